@@ -1,0 +1,375 @@
+//! The command-line shell: parse flags, call one library function per
+//! subcommand, print what happened. `anyhow` lives here and in `main.rs` only.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::data::{self, flat, synthetic, DataError, Format, LoadOptions};
+use crate::features::{self, FeatureError, FeatureParams};
+
+/// churnguard: churn prediction and customer health, from raw customer data to action.
+#[derive(Debug, Parser)]
+#[command(name = "churnguard", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a synthetic subscription company (every event table plus its ground truth).
+    Generate(GenerateArgs),
+    /// Build point-in-time features and churn labels from event tables.
+    Features(FeaturesArgs),
+    /// Validate input data and print a summary: an event-table directory, or a flat table with --schema.
+    Inspect(InspectArgs),
+    /// Run the main job on the embedded default data: generate, then build features.
+    Demo(DemoArgs),
+}
+
+/// Flags of `churnguard generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Number of customers.
+    #[arg(long, default_value_t = 5000)]
+    pub customers: usize,
+    /// Months simulated.
+    #[arg(long, default_value_t = 24)]
+    pub months: u32,
+    /// Random seed; the same seed gives the same company.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// First day of the simulated period (YYYY-MM-DD).
+    #[arg(long, default_value = "2023-01-01")]
+    pub start: NaiveDate,
+    /// Output directory (created if absent).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// File format of the tables.
+    #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
+    pub format: FormatArg,
+}
+
+/// Table file format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// Apache Parquet.
+    Parquet,
+    /// CSV with a header.
+    Csv,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Parquet => Format::Parquet,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
+}
+
+/// Flags of `churnguard features`.
+#[derive(Debug, clap::Args)]
+pub struct FeaturesArgs {
+    /// Directory holding the event tables (`<table>.parquet` or `<table>.csv`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Snapshot date (YYYY-MM-DD), repeatable; `latest` means the day after the data ends.
+    /// Default: every --every-months months whose horizon is fully observed.
+    #[arg(long = "snapshot")]
+    pub snapshots: Vec<String>,
+    /// Months between default snapshots.
+    #[arg(long, default_value_t = 3)]
+    pub every_months: u32,
+    /// Label horizon in days: churned in (snapshot, snapshot + horizon].
+    #[arg(long, default_value_t = 90)]
+    pub horizon: u32,
+    /// Output file: `.parquet` or `.csv`. A `<out>.schema.json` is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Reject dates after this day as future dates (default: today).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Flags of `churnguard inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// An event-table directory, or a flat CSV/Parquet file (with --schema).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// TOML schema naming the roles of a flat table's columns.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Reject dates after this day as future dates (default: today).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Flags of `churnguard demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Working directory for the generated data and outputs.
+    #[arg(long, default_value = "target/demo")]
+    pub out: PathBuf,
+    /// Number of customers.
+    #[arg(long, default_value_t = 5000)]
+    pub customers: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Runs a parsed command line and returns the process exit code:
+/// 0 on success, 2 for bad input or configuration, 1 for anything else.
+pub fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// 2 when the input is at fault, 1 otherwise.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<DataError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<FeatureError>() {
+            return if matches!(e, FeatureError::Polars(_)) {
+                1
+            } else {
+                2
+            };
+        }
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return 2;
+        }
+    }
+    1
+}
+
+/// A flag value that clap could not check by itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate(args) => generate(&args),
+        Command::Features(args) => build_features(&args),
+        Command::Inspect(args) => inspect(&args),
+        Command::Demo(args) => demo(&args),
+    }
+}
+
+fn generate(args: &GenerateArgs) -> Result<()> {
+    let params = synthetic::GeneratorParams {
+        n_customers: args.customers,
+        months: args.months,
+        seed: args.seed,
+        start: args.start,
+    };
+    let t0 = Instant::now();
+    let mut company = synthetic::generate(&params)?;
+    let t_gen = t0.elapsed();
+    data::write_company(&mut company, &args.out, args.format.into())?;
+    let t = &company.tables;
+    println!(
+        "generated {} customers over {} months (seed {}) into {} in {:.2?} ({:.2?} simulating)",
+        args.customers,
+        args.months,
+        args.seed,
+        args.out.display(),
+        t0.elapsed(),
+        t_gen
+    );
+    for (name, df) in t.iter() {
+        println!("  {name:<14} {:>10} rows", df.height());
+    }
+    Ok(())
+}
+
+fn parse_snapshots(args: &FeaturesArgs, tables: &data::Tables) -> Result<Vec<NaiveDate>> {
+    if args.snapshots.is_empty() {
+        return Ok(features::default_snapshots(
+            tables,
+            args.horizon,
+            args.every_months,
+        )?);
+    }
+    args.snapshots
+        .iter()
+        .map(|s| {
+            if s == "latest" {
+                Ok(features::latest_snapshot(tables)?)
+            } else {
+                NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                    UsageError(format!("--snapshot {s:?}: expected YYYY-MM-DD or `latest`")).into()
+                })
+            }
+        })
+        .collect()
+}
+
+fn load_options(as_of: Option<NaiveDate>) -> LoadOptions {
+    as_of.map_or_else(LoadOptions::default, |as_of| LoadOptions { as_of })
+}
+
+fn build_features(args: &FeaturesArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let tables = data::load_tables(&args.data, load_options(args.as_of))?;
+    let snapshots = parse_snapshots(args, &tables)?;
+    let params = FeatureParams {
+        snapshots: snapshots.clone(),
+        horizon_days: args.horizon,
+    };
+    let mut table = features::build_features(&tables, &params)?;
+    write_features(&mut table, &args.out, args.horizon)?;
+    println!(
+        "features: {} rows x {} columns at {} snapshot(s) ({} .. {}) into {} in {:.2?}",
+        table.height(),
+        table.width(),
+        snapshots.len(),
+        snapshots.first().expect("at least one"),
+        snapshots.last().expect("at least one"),
+        args.out.display(),
+        t0.elapsed()
+    );
+    print_label_summary(&table)?;
+    Ok(())
+}
+
+fn write_features(table: &mut polars::prelude::DataFrame, out: &Path, horizon: u32) -> Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        data::create_dir(dir)?;
+    }
+    data::write_frame(table, out)?;
+    let schema_path = PathBuf::from(format!("{}.schema.json", out.display()));
+    data::write_text(&schema_path, &features::schema_json(horizon))?;
+    Ok(())
+}
+
+fn print_label_summary(table: &polars::prelude::DataFrame) -> Result<()> {
+    let churned = table.column("churned")?.i32()?;
+    let observed = churned.len() - churned.null_count();
+    let positives: i64 = churned.iter().flatten().map(i64::from).sum();
+    let types = table.column("churn_type")?.str()?;
+    let involuntary = types.iter().filter(|t| *t == Some("involuntary")).count();
+    if observed > 0 {
+        println!(
+            "  labelled rows: {observed}, churned: {positives} ({:.2}%), involuntary share of churn: {:.1}%",
+            100.0 * positives as f64 / observed as f64,
+            100.0 * involuntary as f64 / positives.max(1) as f64
+        );
+    } else {
+        println!("  no labelled rows (horizon extends past the data): ready for scoring");
+    }
+    Ok(())
+}
+
+fn inspect(args: &InspectArgs) -> Result<()> {
+    if let Some(schema_path) = &args.schema {
+        let schema = flat::FlatSchema::load(schema_path)?;
+        let table = flat::load_flat(&args.data, &schema)?;
+        print!("{}", table.summary);
+        return Ok(());
+    }
+    if args.data.is_file() {
+        return Err(UsageError(format!(
+            "{} is a single file: give --schema to read it as a flat table, or --data DIR for event tables",
+            args.data.display()
+        ))
+        .into());
+    }
+    let tables = data::load_tables(&args.data, load_options(args.as_of))?;
+    println!(
+        "{}: all {} tables valid",
+        args.data.display(),
+        data::TABLES.len()
+    );
+    for (name, df) in tables.iter() {
+        println!("  {name:<14} {:>10} rows", df.height());
+    }
+    let customers = tables.customers.height();
+    let churned = tables.churn_events.height();
+    let involuntary = tables
+        .churn_events
+        .column("churn_type")?
+        .str()?
+        .iter()
+        .filter(|t| *t == Some("involuntary"))
+        .count();
+    println!(
+        "  churned customers: {churned} of {customers} ({:.1}%), involuntary: {involuntary} ({:.1}% of churn)",
+        100.0 * churned as f64 / customers.max(1) as f64,
+        100.0 * involuntary as f64 / churned.max(1) as f64
+    );
+    if let Some(end) = tables.data_end() {
+        println!("  data ends: {end}");
+    }
+    Ok(())
+}
+
+fn demo(args: &DemoArgs) -> Result<()> {
+    let data_dir = args.out.join("data");
+    generate(&GenerateArgs {
+        customers: args.customers,
+        months: 24,
+        seed: args.seed,
+        start: NaiveDate::from_ymd_opt(2023, 1, 1).context("start date")?,
+        out: data_dir.clone(),
+        format: FormatArg::Parquet,
+    })?;
+    let features_path = args.out.join("features.parquet");
+    build_features(&FeaturesArgs {
+        data: data_dir.clone(),
+        snapshots: Vec::new(),
+        every_months: 3,
+        horizon: 90,
+        out: features_path.clone(),
+        as_of: None,
+    })?;
+    let latest = args.out.join("features_latest.parquet");
+    build_features(&FeaturesArgs {
+        data: data_dir.clone(),
+        snapshots: vec!["latest".into()],
+        every_months: 3,
+        horizon: 90,
+        out: latest.clone(),
+        as_of: None,
+    })?;
+    println!();
+    println!("demo done:");
+    println!("  event tables and ground truth: {}", data_dir.display());
+    println!(
+        "  training features (labelled):  {}",
+        features_path.display()
+    );
+    println!("  scoring features (today):      {}", latest.display());
+    println!(
+        "  feature schema:                {}.schema.json",
+        features_path.display()
+    );
+    Ok(())
+}

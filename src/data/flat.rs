@@ -1,0 +1,382 @@
+//! Flat-table mode: data that already has one row per customer (a telecom
+//! churn export, a bank's attrition table), described by a small TOML schema
+//! that names each column's role.
+//!
+//! ```toml
+//! name = "telco"
+//! id = "customerID"
+//!
+//! [target]
+//! column = "Churn"
+//! positive = "Yes"
+//!
+//! [columns]
+//! numeric = ["tenure", "MonthlyCharges", "TotalCharges"]
+//! categorical = ["Contract", "PaymentMethod"]
+//! ignore = []
+//! ```
+//!
+//! Every column of the file must have a role, so nothing is dropped silently.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::schema::ColumnKind;
+use super::{parse_columns, read_raw, DataError, Result};
+
+/// The roles of a flat table's columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlatSchema {
+    /// A short name for the data set; defaults to the schema file's stem.
+    #[serde(default)]
+    pub name: String,
+    /// The column that identifies a customer.
+    pub id: String,
+    /// The label.
+    pub target: Target,
+    /// The feature columns by role.
+    pub columns: Roles,
+}
+
+/// The label column and which of its values means "churned".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The column's name.
+    pub column: String,
+    /// The value that marks a churner, as written in the file.
+    pub positive: String,
+}
+
+/// Column roles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    /// Numeric inputs; blank cells are missing values.
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    /// Categorical inputs; blank cells are missing values.
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    /// Columns read but not used (leaky or irrelevant ones).
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+impl FlatSchema {
+    /// Parses and checks a schema; `path` names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<FlatSchema> {
+        let bad = |message: String| DataError::BadSchema {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut schema: FlatSchema = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if schema.name.is_empty() {
+            schema.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "flat".into());
+        }
+        let mut seen = HashSet::new();
+        let all = std::iter::once(("id", &schema.id))
+            .chain(std::iter::once(("target.column", &schema.target.column)))
+            .chain(
+                schema
+                    .columns
+                    .numeric
+                    .iter()
+                    .map(|c| ("columns.numeric", c)),
+            )
+            .chain(
+                schema
+                    .columns
+                    .categorical
+                    .iter()
+                    .map(|c| ("columns.categorical", c)),
+            )
+            .chain(schema.columns.ignore.iter().map(|c| ("columns.ignore", c)));
+        for (key, column) in all {
+            if column.is_empty() {
+                return Err(bad(format!("`{key}` names an empty column")));
+            }
+            if !seen.insert(column.as_str()) {
+                return Err(bad(format!(
+                    "column `{column}` has more than one role (again in `{key}`)"
+                )));
+            }
+        }
+        if schema.columns.numeric.is_empty() && schema.columns.categorical.is_empty() {
+            return Err(bad("`columns` names no numeric or categorical input".into()));
+        }
+        if schema.target.positive.is_empty() {
+            return Err(bad("`target.positive` must not be empty".into()));
+        }
+        Ok(schema)
+    }
+
+    /// Reads and checks a schema file.
+    pub fn load(path: &Path) -> Result<FlatSchema> {
+        FlatSchema::parse(&super::read_text(path)?, path)
+    }
+}
+
+/// A checked flat table.
+#[derive(Debug, Clone)]
+pub struct FlatTable {
+    /// Columns: the id (text), numeric inputs (`f64`, nulls for missing),
+    /// categorical inputs (text), and `churned` (`i32` 0/1), in schema order.
+    pub frame: DataFrame,
+    /// The schema it was read with.
+    pub schema: FlatSchema,
+    /// What was found.
+    pub summary: FlatSummary,
+}
+
+/// What loading a flat table found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlatSummary {
+    /// The data file.
+    pub path: PathBuf,
+    /// Rows read.
+    pub rows: usize,
+    /// Rows whose target is the positive value.
+    pub positives: usize,
+    /// Missing (blank) values per input column, only where non-zero.
+    pub missing: Vec<(String, usize)>,
+    /// Distinct values per categorical column.
+    pub categories: Vec<(String, usize)>,
+}
+
+impl FlatSummary {
+    /// The share of churners.
+    pub fn positive_rate(&self) -> f64 {
+        self.positives as f64 / self.rows.max(1) as f64
+    }
+}
+
+impl std::fmt::Display for FlatSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}", self.path.display())?;
+        writeln!(f, "  rows:      {}", self.rows)?;
+        writeln!(
+            f,
+            "  churners:  {} ({:.2}%)",
+            self.positives,
+            100.0 * self.positive_rate()
+        )?;
+        if self.missing.is_empty() {
+            writeln!(f, "  missing:   none")?;
+        } else {
+            writeln!(
+                f,
+                "  missing values (treated as missing, imputed at training):"
+            )?;
+            for (c, n) in &self.missing {
+                writeln!(f, "    {c}: {n}")?;
+            }
+        }
+        if !self.categories.is_empty() {
+            writeln!(f, "  categorical columns (distinct values):")?;
+            for (c, n) in &self.categories {
+                writeln!(f, "    {c}: {n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a flat table and checks it against its schema.
+pub fn load_flat(path: &Path, schema: &FlatSchema) -> Result<FlatTable> {
+    let raw = read_raw(path)?;
+    flat_from_frame(raw, path, schema)
+}
+
+/// Checks an already-read frame against a schema (used by [`load_flat`] and
+/// by callers that receive rows from elsewhere).
+pub fn flat_from_frame(raw: DataFrame, path: &Path, schema: &FlatSchema) -> Result<FlatTable> {
+    if raw.height() == 0 {
+        return Err(DataError::EmptyTable {
+            path: path.to_path_buf(),
+        });
+    }
+    let known: HashSet<&str> = std::iter::once(schema.id.as_str())
+        .chain(std::iter::once(schema.target.column.as_str()))
+        .chain(schema.columns.numeric.iter().map(String::as_str))
+        .chain(schema.columns.categorical.iter().map(String::as_str))
+        .chain(schema.columns.ignore.iter().map(String::as_str))
+        .collect();
+    if let Some(extra) = raw
+        .get_column_names()
+        .into_iter()
+        .find(|c| !known.contains(c.as_str()))
+    {
+        return Err(DataError::BadSchema {
+            path: path.to_path_buf(),
+            message: format!(
+                "column `{extra}` of the data has no role in the schema; list it under `columns.ignore` to drop it"
+            ),
+        });
+    }
+    let get = |name: &str| {
+        raw.column(name).map_err(|_| DataError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+        })
+    };
+    let as_text = |c: &Column| -> Result<Series> {
+        c.as_materialized_series()
+            .cast(&DataType::String)
+            .map_err(DataError::polars(format!(
+                "{}: reading `{}` as text",
+                path.display(),
+                c.name()
+            )))
+    };
+    let mut columns = Vec::new();
+    let mut missing = Vec::new();
+    let mut categories = Vec::new();
+
+    // The id: present, non-empty, unique.
+    let id = as_text(get(&schema.id)?)?;
+    let id_ca = id.str().expect("text");
+    let mut seen = HashSet::with_capacity(id_ca.len());
+    let mut dupes = 0;
+    let mut first_dupe = None;
+    for (i, v) in id_ca.iter().enumerate() {
+        match v.map(str::trim).filter(|v| !v.is_empty()) {
+            None => {
+                return Err(DataError::MissingValue {
+                    path: path.to_path_buf(),
+                    column: schema.id.clone(),
+                    count: id_ca
+                        .iter()
+                        .filter(|v| v.is_none_or(|v| v.trim().is_empty()))
+                        .count(),
+                    row: i + 1,
+                })
+            }
+            Some(v) => {
+                if !seen.insert(v) {
+                    dupes += 1;
+                    first_dupe.get_or_insert(v.to_string());
+                }
+            }
+        }
+    }
+    if let Some(value) = first_dupe {
+        return Err(DataError::DuplicateId {
+            path: path.to_path_buf(),
+            column: schema.id.clone(),
+            count: dupes,
+            value,
+        });
+    }
+    columns.push(id.into_column());
+
+    for name in &schema.columns.numeric {
+        let s = parse_columns(get(name)?, ColumnKind::Amount, path).map_err(|e| match e {
+            DataError::BadValue {
+                path,
+                column,
+                count,
+                row,
+                value,
+                ..
+            } => DataError::BadValue {
+                path,
+                column,
+                expected: "a number (or a blank cell for missing)".into(),
+                count,
+                row,
+                value,
+            },
+            other => other,
+        })?;
+        if s.null_count() > 0 {
+            missing.push((name.clone(), s.null_count()));
+        }
+        columns.push(s.into_column());
+    }
+    for name in &schema.columns.categorical {
+        let s = as_text(get(name)?)?;
+        let ca = s.str().expect("text");
+        let cleaned: StringChunked = ca
+            .iter()
+            .map(|v| v.map(str::trim).filter(|v| !v.is_empty()))
+            .collect();
+        let s = cleaned.into_series().with_name(name.as_str().into());
+        if s.null_count() > 0 {
+            missing.push((name.clone(), s.null_count()));
+        }
+        let distinct = s.n_unique().map_err(DataError::polars(format!(
+            "{}: counting `{name}`",
+            path.display()
+        )))?;
+        categories.push((name.clone(), distinct - usize::from(s.null_count() > 0)));
+        columns.push(s.into_column());
+    }
+
+    // The target: every row labelled, both classes present.
+    let target = as_text(get(&schema.target.column)?)?;
+    let target_ca = target.str().expect("text");
+    let mut positives = 0usize;
+    let mut labels = Vec::with_capacity(target_ca.len());
+    for (i, v) in target_ca.iter().enumerate() {
+        let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Err(DataError::MissingValue {
+                path: path.to_path_buf(),
+                column: schema.target.column.clone(),
+                count: target_ca
+                    .iter()
+                    .filter(|v| v.is_none_or(|v| v.trim().is_empty()))
+                    .count(),
+                row: i + 1,
+            });
+        };
+        let positive = v == schema.target.positive;
+        positives += usize::from(positive);
+        labels.push(i32::from(positive));
+    }
+    if positives == 0 || positives == labels.len() {
+        let values: HashSet<&str> = target_ca.iter().flatten().map(str::trim).collect();
+        let mut values: Vec<&str> = values.into_iter().collect();
+        values.sort_unstable();
+        let detail = if positives == 0 {
+            format!(
+                "no row has the positive value {:?}; values found: {}",
+                schema.target.positive,
+                values
+                    .iter()
+                    .take(5)
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("every row is {:?}", schema.target.positive)
+        };
+        return Err(DataError::SingleClass {
+            path: path.to_path_buf(),
+            column: schema.target.column.clone(),
+            detail,
+        });
+    }
+    let rows = labels.len();
+    columns.push(Column::new("churned".into(), labels));
+    let frame = DataFrame::new(rows, columns).map_err(DataError::polars("building flat table"))?;
+    Ok(FlatTable {
+        frame,
+        schema: schema.clone(),
+        summary: FlatSummary {
+            path: path.to_path_buf(),
+            rows,
+            positives,
+            missing,
+            categories,
+        },
+    })
+}
