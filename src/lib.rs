@@ -7,6 +7,11 @@
 //! - [`data`]: the data model, reading and validating CSV/Parquet tables,
 //!   flat tables with a TOML schema, and the seeded synthetic company;
 //! - [`features`]: point-in-time features and churn labels on polars' lazy API;
+//! - [`eval`]: metrics (ROC-AUC, PR-AUC, log loss, Brier, calibration, lift) and calibrators;
+//! - [`models`]: the model families behind `ChurnModel`, with their preprocessing;
+//! - [`train`]: splits, fitting, calibration, the champion rule;
+//! - [`registry`]: versioned models on disk, atomic writes, the champion alias;
+//! - [`report`]: the self-contained HTML training report;
 //! - [`cli`]: the command line.
 //!
 //! ```
@@ -22,4 +27,9 @@
 
 pub mod cli;
 pub mod data;
+pub mod eval;
 pub mod features;
+pub mod models;
+pub mod registry;
+pub mod report;
+pub mod train;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod models;
+
 use crate::data::{self, flat, synthetic, DataError, Format, LoadOptions};
 use crate::features::{self, FeatureError, FeatureParams};
 
@@ -30,7 +32,16 @@ pub enum Command {
     Features(FeaturesArgs),
     /// Validate input data and print a summary: an event-table directory, or a flat table with --schema.
     Inspect(InspectArgs),
-    /// Run the main job on the embedded default data: generate, then build features.
+    /// Train models (logistic, tree, neural) on a feature table or a flat table; save them to the registry.
+    Train(models::TrainArgs),
+    /// Metrics of a saved model on new labelled data.
+    Evaluate(models::EvaluateArgs),
+    /// Churn probability for every row of a file, in input order.
+    Predict(models::PredictArgs),
+    /// The model registry: list, show, promote, rollback.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Run the main job on the embedded default data: generate, build features, train.
     Demo(DemoArgs),
 }
 
@@ -165,6 +176,18 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<UsageError>().is_some() {
             return 2;
         }
+        if let Some(e) = cause.downcast_ref::<crate::registry::RegistryError>() {
+            return match e {
+                crate::registry::RegistryError::Io { .. } => 1,
+                _ => 2,
+            };
+        }
+        if cause.downcast_ref::<crate::models::ModelError>().is_some()
+            || cause.downcast_ref::<crate::train::TrainError>().is_some()
+            || cause.downcast_ref::<crate::eval::EvalError>().is_some()
+        {
+            return 2;
+        }
     }
     1
 }
@@ -179,6 +202,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate(&args),
         Command::Features(args) => build_features(&args),
         Command::Inspect(args) => inspect(&args),
+        Command::Train(args) => models::train(&args),
+        Command::Evaluate(args) => models::evaluate(&args),
+        Command::Predict(args) => models::predict(&args),
+        Command::Models(cmd) => models::models(&cmd),
         Command::Demo(args) => demo(&args),
     }
 }
@@ -358,6 +385,17 @@ fn demo(args: &DemoArgs) -> Result<()> {
         horizon: 90,
         out: latest.clone(),
         as_of: None,
+    })?;
+    let models_dir = args.out.join("models");
+    models::train(&models::TrainArgs {
+        data: features_path.clone(),
+        schema: None,
+        config: None,
+        families: Vec::new(),
+        seed: Some(args.seed),
+        cv: None,
+        registry: models_dir.clone(),
+        no_promote: false,
     })?;
     println!();
     println!("demo done:");

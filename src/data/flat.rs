@@ -196,8 +196,29 @@ pub fn load_flat(path: &Path, schema: &FlatSchema) -> Result<FlatTable> {
 }
 
 /// Checks an already-read frame against a schema (used by [`load_flat`] and
-/// by callers that receive rows from elsewhere).
+/// by callers that receive rows from elsewhere). Strict: every column needs a
+/// role and every row a label.
 pub fn flat_from_frame(raw: DataFrame, path: &Path, schema: &FlatSchema) -> Result<FlatTable> {
+    typed_frame(raw, path, schema, true, true)
+}
+
+/// Reads the inputs a model needs from a file, for scoring: extra columns are
+/// ignored and the target is optional (`churned` is present only if the
+/// file has the target column).
+pub fn load_inputs(path: &Path, schema: &FlatSchema) -> Result<FlatTable> {
+    typed_frame(read_raw(path)?, path, schema, false, false)
+}
+
+/// Types a frame. `strict`: every column needs a role and every row a label.
+/// `unique_ids`: the id column must be unique (not so in feature tables, where
+/// a customer has one row per snapshot).
+fn typed_frame(
+    raw: DataFrame,
+    path: &Path,
+    schema: &FlatSchema,
+    strict: bool,
+    unique_ids: bool,
+) -> Result<FlatTable> {
     if raw.height() == 0 {
         return Err(DataError::EmptyTable {
             path: path.to_path_buf(),
@@ -260,7 +281,7 @@ pub fn flat_from_frame(raw: DataFrame, path: &Path, schema: &FlatSchema) -> Resu
                 })
             }
             Some(v) => {
-                if !seen.insert(v) {
+                if unique_ids && !seen.insert(v) {
                     dupes += 1;
                     first_dupe.get_or_insert(v.to_string());
                 }
@@ -321,12 +342,33 @@ pub fn flat_from_frame(raw: DataFrame, path: &Path, schema: &FlatSchema) -> Resu
     }
 
     // The target: every row labelled, both classes present.
+    if !strict && raw.column(&schema.target.column).is_err() {
+        let rows = raw.height();
+        let frame =
+            DataFrame::new(rows, columns).map_err(DataError::polars("building flat table"))?;
+        return Ok(FlatTable {
+            frame,
+            schema: schema.clone(),
+            summary: FlatSummary {
+                path: path.to_path_buf(),
+                rows,
+                positives: 0,
+                missing,
+                categories,
+            },
+        });
+    }
     let target = as_text(get(&schema.target.column)?)?;
     let target_ca = target.str().expect("text");
     let mut positives = 0usize;
     let mut labels = Vec::with_capacity(target_ca.len());
     for (i, v) in target_ca.iter().enumerate() {
         let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+            if !strict {
+                // Scoring input: an empty label is simply unknown.
+                labels.push(None);
+                continue;
+            }
             return Err(DataError::MissingValue {
                 path: path.to_path_buf(),
                 column: schema.target.column.clone(),
@@ -339,9 +381,9 @@ pub fn flat_from_frame(raw: DataFrame, path: &Path, schema: &FlatSchema) -> Resu
         };
         let positive = v == schema.target.positive;
         positives += usize::from(positive);
-        labels.push(i32::from(positive));
+        labels.push(Some(i32::from(positive)));
     }
-    if positives == 0 || positives == labels.len() {
+    if strict && (positives == 0 || positives == labels.len()) {
         let values: HashSet<&str> = target_ca.iter().flatten().map(str::trim).collect();
         let mut values: Vec<&str> = values.into_iter().collect();
         values.sort_unstable();
@@ -378,5 +420,117 @@ pub fn flat_from_frame(raw: DataFrame, path: &Path, schema: &FlatSchema) -> Resu
             missing,
             categories,
         },
+    })
+}
+
+/// A feature table written by `churnguard features`, read for training or
+/// evaluation as a flat table: id `customer_id`, target `churned` (`1`),
+/// the given inputs, every other column ignored. Rows whose label is not
+/// observed are dropped.
+#[derive(Debug, Clone)]
+pub struct FeatureTable {
+    /// The rows with an observed label, typed.
+    pub table: FlatTable,
+    /// Snapshot day (days since 1970-01-01) per row.
+    pub snapshots: Vec<i32>,
+    /// The label horizon, from the `.schema.json` beside the file (90 if absent).
+    pub horizon_days: u32,
+    /// Rows dropped because their label was not observed.
+    pub unlabelled: usize,
+}
+
+/// The flat schema of a churnguard feature table.
+pub fn feature_table_schema(
+    columns: &[String],
+    numeric: &[&str],
+    categorical: &[&str],
+) -> FlatSchema {
+    let used: HashSet<&str> = numeric
+        .iter()
+        .chain(categorical)
+        .copied()
+        .chain(["customer_id", "churned"])
+        .collect();
+    FlatSchema {
+        name: "features".into(),
+        id: "customer_id".into(),
+        target: Target {
+            column: "churned".into(),
+            positive: "1".into(),
+        },
+        columns: Roles {
+            numeric: numeric.iter().map(|s| s.to_string()).collect(),
+            categorical: categorical.iter().map(|s| s.to_string()).collect(),
+            ignore: columns
+                .iter()
+                .filter(|c| !used.contains(c.as_str()))
+                .cloned()
+                .collect(),
+        },
+    }
+}
+
+/// Reads a feature table for training (see [`FeatureTable`]).
+pub fn load_feature_table(
+    path: &Path,
+    numeric: &[&str],
+    categorical: &[&str],
+) -> Result<FeatureTable> {
+    let raw = read_raw(path)?;
+    for needed in ["churned", "snapshot_date", "customer_id"] {
+        if raw.column(needed).is_err() {
+            return Err(DataError::MissingColumn {
+                path: path.to_path_buf(),
+                column: format!(
+                    "{needed}` (not a churnguard feature table: give --schema SCHEMA.toml for a flat table, or build one with `churnguard features"
+                ),
+            });
+        }
+    }
+    let labelled = raw
+        .column("churned")
+        .map_err(DataError::polars("churned"))?
+        .is_not_null();
+    let unlabelled = labelled.iter().filter(|b| *b != Some(true)).count();
+    let raw = raw.filter(&labelled).map_err(DataError::polars(format!(
+        "{}: dropping unlabelled rows",
+        path.display()
+    )))?;
+    if raw.height() == 0 {
+        return Err(DataError::EmptyTable {
+            path: path.to_path_buf(),
+        });
+    }
+    let snapshot = parse_columns(
+        raw.column("snapshot_date")
+            .map_err(DataError::polars("snapshot_date"))?,
+        ColumnKind::Date,
+        path,
+    )?;
+    let snapshots: Vec<i32> = snapshot
+        .cast(&DataType::Int32)
+        .map_err(DataError::polars("snapshot_date"))?
+        .i32()
+        .map_err(DataError::polars("snapshot_date"))?
+        .iter()
+        .map(|d| d.unwrap_or_default())
+        .collect();
+    let columns: Vec<String> = raw
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let schema = feature_table_schema(&columns, numeric, categorical);
+    let horizon_days = super::read_text(&PathBuf::from(format!("{}.schema.json", path.display())))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("horizon_days").and_then(|h| h.as_u64()))
+        .map_or(90, |h| h as u32);
+    let table = typed_frame(raw, path, &schema, true, false)?;
+    Ok(FeatureTable {
+        table,
+        snapshots,
+        horizon_days,
+        unlabelled,
     })
 }

@@ -566,3 +566,11 @@ pub fn load_truth(dir: &Path) -> Result<synthetic::Truth> {
         employees: read("truth_employees")?,
     })
 }
+
+/// Reads a file's bytes (for fingerprints).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    fs_err::read(path).map_err(|error| DataError::Io {
+        path: path.to_path_buf(),
+        error,
+    })
+}

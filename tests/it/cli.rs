@@ -27,7 +27,9 @@ fn help_lists_every_subcommand_and_each_has_help() {
     let out = churnguard(&["--help"], dir.path());
     assert!(out.status.success());
     let help = text(&out);
-    for sub in ["generate", "features", "inspect", "demo"] {
+    for sub in [
+        "generate", "features", "inspect", "train", "evaluate", "predict", "models", "demo",
+    ] {
         assert!(help.contains(sub), "--help lacks {sub}");
         let out = churnguard(&[sub, "--help"], dir.path());
         assert!(out.status.success(), "{sub} --help failed");
@@ -172,4 +174,203 @@ fn inspect_flat_telco_reports_missing_total_charges() {
         t.contains("rows:      7043") && t.contains("TotalCharges: 11"),
         "{t}"
     );
+}
+
+#[test]
+fn train_list_predict_evaluate_promote_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let out = churnguard(args, dir.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        text(&out)
+    };
+    ok(&[
+        "generate",
+        "--customers",
+        "800",
+        "--seed",
+        "4",
+        "--out",
+        "co",
+    ]);
+    ok(&["features", "--data", "co", "--out", "f.parquet"]);
+    let out = ok(&[
+        "train",
+        "--data",
+        "f.parquet",
+        "--registry",
+        "reg",
+        "--families",
+        "logistic,tree",
+    ]);
+    assert!(
+        out.contains("ROC-AUC") && out.contains("champion:"),
+        "{out}"
+    );
+    let list = ok(&["models", "list", "--registry", "reg"]);
+    assert_eq!(
+        list.lines()
+            .filter(|l| l.contains("-logistic-") || l.contains("-tree-"))
+            .count(),
+        2,
+        "{list}"
+    );
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with('*')).count(),
+        1,
+        "{list}"
+    );
+    ok(&["models", "show", "champion", "--registry", "reg"]);
+    ok(&[
+        "features",
+        "--data",
+        "co",
+        "--snapshot",
+        "latest",
+        "--out",
+        "latest.csv",
+    ]);
+    ok(&[
+        "predict",
+        "--model",
+        "champion",
+        "--data",
+        "latest.csv",
+        "--out",
+        "scores.csv",
+        "--registry",
+        "reg",
+    ]);
+    let scores = std::fs::read_to_string(dir.path().join("scores.csv")).unwrap();
+    let input = std::fs::read_to_string(dir.path().join("latest.csv")).unwrap();
+    assert!(scores.starts_with("customer_id,churn_probability"));
+    assert_eq!(
+        scores.lines().count(),
+        input.lines().count(),
+        "one score per input row"
+    );
+    let first_ids: Vec<&str> = input
+        .lines()
+        .skip(1)
+        .take(5)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let score_ids: Vec<&str> = scores
+        .lines()
+        .skip(1)
+        .take(5)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(first_ids, score_ids, "input order is kept");
+    let eval = ok(&[
+        "evaluate",
+        "--model",
+        "champion",
+        "--data",
+        "f.parquet",
+        "--registry",
+        "reg",
+    ]);
+    assert!(
+        eval.contains("ROC-AUC") && eval.contains("threshold"),
+        "{eval}"
+    );
+    let ids: Vec<String> = list
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.contains("-logistic-") || w.contains("-tree-"))
+                .map(String::from)
+        })
+        .collect();
+    let other = ids
+        .iter()
+        .find(|id| {
+            !list
+                .lines()
+                .any(|l| l.starts_with('*') && l.contains(id.as_str()))
+        })
+        .unwrap();
+    ok(&["models", "promote", other, "--registry", "reg"]);
+    let back = ok(&["models", "rollback", "--registry", "reg"]);
+    assert!(back.contains("rolled back"), "{back}");
+    assert!(dir.path().join("reg").read_dir().unwrap().any(|e| e
+        .unwrap()
+        .path()
+        .join("report.html")
+        .is_file()));
+    // Wrong model or mismatched data: exit 2 with a clear message.
+    let out = churnguard(
+        &[
+            "predict",
+            "--model",
+            "nope",
+            "--data",
+            "latest.csv",
+            "--out",
+            "x.csv",
+            "--registry",
+            "reg",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("nope"), "{}", text(&out));
+    std::fs::write(dir.path().join("bad.csv"), "customer_id,tenure_days\n1,3\n").unwrap();
+    let out = churnguard(
+        &[
+            "predict",
+            "--data",
+            "bad.csv",
+            "--out",
+            "x.csv",
+            "--registry",
+            "reg",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("missing required column"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn train_and_predict_a_flat_table() {
+    let Some(path) = shared_data("telco/telco_churn.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = root().join("data/schemas/telco.toml");
+    let out = churnguard(
+        &[
+            "train",
+            "--data",
+            path.to_str().unwrap(),
+            "--schema",
+            schema.to_str().unwrap(),
+            "--registry",
+            "reg",
+            "--families",
+            "logistic",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = churnguard(
+        &[
+            "predict",
+            "--data",
+            path.to_str().unwrap(),
+            "--out",
+            "p.parquet",
+            "--registry",
+            "reg",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("scored 7043 rows"), "{}", text(&out));
 }

@@ -4,6 +4,7 @@ mod cli;
 mod features;
 mod flat;
 mod generator;
+mod models;
 mod support;
 mod tidy;
 mod validation;

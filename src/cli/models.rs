@@ -1,0 +1,501 @@
+//! `train`, `evaluate`, `predict` and `models`: the data scientist's commands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use crate::data::{self, flat};
+use crate::eval;
+use crate::features;
+use crate::models::{labels_from_frame, Batch, ChurnModel, Family};
+use crate::registry::{self, Manifest, Registry, RowCounts};
+use crate::train::{self, TrainConfig, TrainInput, TrainReport};
+
+/// Flags of `churnguard train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Training data: a feature table from `churnguard features`, or a flat table with --schema.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// TOML schema of a flat table's columns (id, target, numeric, categorical, ignore).
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Training config (TOML); see churnguard.train.example.toml. Defaults apply without it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Families to train, comma-separated (default: all in this build).
+    #[arg(long, value_delimiter = ',')]
+    pub families: Vec<Family>,
+    /// Seed of the split and learners (overrides the config).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// k-fold cross-validation on the training rows (overrides the config; 0 = off).
+    #[arg(long)]
+    pub cv: Option<usize>,
+    /// Model registry directory.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
+    /// Do not move the champion alias to this run's best model.
+    #[arg(long)]
+    pub no_promote: bool,
+}
+
+/// Flags of `churnguard evaluate`.
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    /// Model id, or `champion`.
+    #[arg(long, default_value = "champion")]
+    pub model: String,
+    /// Labelled data in the model's input format.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// TOML schema of a flat table (defaults to the schema the model was trained with).
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Model registry directory.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
+}
+
+/// Flags of `churnguard predict`.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// Model id, or `champion`.
+    #[arg(long, default_value = "champion")]
+    pub model: String,
+    /// Rows to score (CSV or Parquet); the label is not needed.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output file (.csv or .parquet): the id column and `churn_probability`, in input order.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// TOML schema of a flat table (defaults to the schema the model was trained with).
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Model registry directory.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
+}
+
+/// `churnguard models …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ModelsCommand {
+    /// List every version, marking the champion.
+    List(RegistryArg),
+    /// Show one version's manifest (id or `champion`).
+    Show {
+        /// Model id, or `champion`.
+        id: String,
+        /// Registry.
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Make a version the champion.
+    Promote {
+        /// Model id.
+        id: String,
+        /// Registry.
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Restore the previous champion.
+    Rollback(RegistryArg),
+}
+
+/// The registry flag shared by `models` subcommands.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArg {
+    /// Model registry directory.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
+}
+
+fn input_for_training(args: &TrainArgs) -> Result<(TrainInput, String, Vec<u8>, flat::FlatSchema)> {
+    let bytes = fs_bytes(&args.data)?;
+    let (table, snapshots, horizon) = match &args.schema {
+        Some(schema_path) => {
+            let schema = flat::FlatSchema::load(schema_path)?;
+            (flat::load_flat(&args.data, &schema)?, None, 0)
+        }
+        None => {
+            let (numeric, categorical) = features::model_inputs();
+            let ft = flat::load_feature_table(&args.data, &numeric, &categorical)?;
+            if ft.unlabelled > 0 {
+                println!(
+                    "dropped {} rows whose label is not observed yet",
+                    ft.unlabelled
+                );
+            }
+            (ft.table, Some(ft.snapshots), ft.horizon_days)
+        }
+    };
+    let schema = table.schema.clone();
+    let input = training_input(&table, snapshots, horizon)?;
+    Ok((input, schema.name.clone(), bytes, schema))
+}
+
+fn fs_bytes(path: &Path) -> Result<Vec<u8>> {
+    data::read_bytes(path).map_err(Into::into)
+}
+
+fn batch_of(table: &flat::FlatTable) -> Result<Batch> {
+    let s = &table.schema;
+    Ok(Batch::from_frame(
+        &table.frame,
+        &s.id,
+        &s.columns.numeric,
+        &s.columns.categorical,
+    )?)
+}
+
+fn training_input(
+    table: &flat::FlatTable,
+    snapshots: Option<Vec<i32>>,
+    horizon: u32,
+) -> Result<TrainInput> {
+    let labels = labels_from_frame(&table.frame, "churned")?
+        .into_iter()
+        .map(|l| l.context("unlabelled row after filtering"))
+        .collect::<Result<Vec<u8>>>()?;
+    Ok(TrainInput {
+        batch: batch_of(table)?,
+        labels,
+        snapshots,
+        horizon_days: horizon,
+    })
+}
+
+/// Runs `churnguard train`.
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::from_toml(&data::read_text(path)?)
+            .with_context(|| format!("{}", path.display()))?,
+        None => TrainConfig::default(),
+    };
+    if !args.families.is_empty() {
+        config.families = args.families.clone();
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(cv) = args.cv {
+        config.cv_folds = cv;
+    }
+    let (input, dataset, bytes, schema) = input_for_training(args)?;
+    let report = train::train(&input, &config)?;
+    print_leaderboard(&report);
+    let registry = Registry::open(&args.registry)?;
+    let stamp = chrono::Utc::now();
+    let fingerprint = registry::fingerprint(&bytes);
+    let ids: Vec<String> = report
+        .results
+        .iter()
+        .map(|r| {
+            format!(
+                "{}-{}-{}",
+                stamp.format("%Y%m%d-%H%M%S"),
+                r.model.family(),
+                &fingerprint[..6]
+            )
+        })
+        .collect();
+    let html = crate::report::render(&report, &dataset, &ids);
+    for (r, id) in report.results.iter().zip(&ids) {
+        let family = r.model.family();
+        let manifest = Manifest {
+            schema_version: registry::SCHEMA_VERSION,
+            id: id.clone(),
+            family,
+            churnguard_version: env!("CARGO_PKG_VERSION").into(),
+            created_at: stamp.to_rfc3339(),
+            dataset: dataset.clone(),
+            data_fingerprint: fingerprint.clone(),
+            hyperparameters: r.hyperparameters.clone(),
+            split: report.split.clone(),
+            rows: RowCounts {
+                train: report.rows.0,
+                validation: report.rows.1,
+                test: report.rows.2,
+            },
+            class_balance: report.class_balance,
+            validation: r.validation.clone(),
+            test: r.test.clone(),
+            threshold: r.threshold.threshold,
+            input: schema.clone(),
+            fit_seconds: r.fit_seconds,
+            predict_ms_per_1k: r.predict_ms_per_1k,
+        };
+        registry.save(&manifest, &r.model, &[("report.html", html.as_bytes())])?;
+    }
+    let champion_id = &ids[report.champion];
+    let report_path = registry.version_dir(champion_id).join("report.html");
+    println!();
+    println!("split: {}", report.split);
+    println!(
+        "rows: train {}, validation {}, test {}; churners in train: {:.2}%",
+        report.rows.0,
+        report.rows.1,
+        report.rows.2,
+        100.0 * report.class_balance
+    );
+    for (family, why) in &report.skipped {
+        println!("skipped {family}: {why}");
+    }
+    for (r, id) in report.results.iter().zip(&ids) {
+        println!(
+            "saved {id} ({}) to {}",
+            r.model.family(),
+            registry.version_dir(id).display()
+        );
+    }
+    if args.no_promote {
+        println!("champion of this run: {champion_id} (not promoted: --no-promote)");
+    } else {
+        registry.promote(champion_id)?;
+        println!("champion: {champion_id} (highest validation ROC-AUC)");
+    }
+    println!("training report: {}", report_path.display());
+    let champ = &report.results[report.champion];
+    if let ChurnModel::Tree(tree) = &champ.model.model {
+        print_rules(tree, &champ.model.preprocessor, 5);
+    }
+    Ok(())
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
+}
+
+fn print_leaderboard(report: &TrainReport) {
+    println!(
+        "{:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>12}",
+        "model",
+        "ROC-AUC",
+        "PR-AUC",
+        "logloss",
+        "Brier",
+        "ECE",
+        "lift@10",
+        "fit (s)",
+        "ms/1k rows",
+        "profit(test)"
+    );
+    let mut order: Vec<usize> = (0..report.results.len()).collect();
+    order.sort_by(|a, b| {
+        let (x, y) = (&report.results[*a].test, &report.results[*b].test);
+        y.roc_auc
+            .unwrap_or(0.0)
+            .total_cmp(&x.roc_auc.unwrap_or(0.0))
+    });
+    for i in order {
+        let r = &report.results[i];
+        let m = &r.test;
+        let mark = if i == report.champion { "*" } else { "" };
+        println!(
+            "{:<10} {:>8} {:>8} {:>8.4} {:>8.4} {:>8.4} {:>8.2} {:>9.2} {:>10.2} {:>12.0}",
+            format!("{}{mark}", r.model.family()),
+            opt(m.roc_auc),
+            opt(m.pr_auc),
+            m.log_loss,
+            m.brier,
+            m.ece,
+            m.lift_10,
+            r.fit_seconds,
+            r.predict_ms_per_1k,
+            r.test_profit
+        );
+        if let Some((mean, sd)) = r.cv_roc_auc {
+            println!("{:<10} cross-validated ROC-AUC {mean:.4} ± {sd:.4}", "");
+        }
+    }
+    println!("(test metrics on held-out rows; * = champion)");
+}
+
+fn print_rules(tree: &crate::models::TreeModel, pre: &crate::models::Preprocessor, k: usize) {
+    println!("riskiest churn paths:");
+    for rule in tree.rules(pre).into_iter().take(k) {
+        println!("  {rule}");
+    }
+}
+
+fn load_scoring_table(
+    manifest: &Manifest,
+    data: &Path,
+    schema: Option<&Path>,
+) -> Result<flat::FlatTable> {
+    let schema = match schema {
+        Some(p) => {
+            let s = flat::FlatSchema::load(p)?;
+            let (a, b) = (&s.columns, &manifest.input.columns);
+            if a.numeric != b.numeric || a.categorical != b.categorical {
+                anyhow::bail!(crate::models::ModelError::SchemaMismatch(format!(
+                    "{} names inputs numeric {:?} categorical {:?}, but model {} was trained on numeric {:?} categorical {:?}",
+                    p.display(),
+                    a.numeric,
+                    a.categorical,
+                    manifest.id,
+                    b.numeric,
+                    b.categorical
+                )));
+            }
+            s
+        }
+        None => manifest.input.clone(),
+    };
+    Ok(flat::load_inputs(data, &schema)?)
+}
+
+/// Runs `churnguard evaluate`.
+pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let registry = Registry::open(&args.registry)?;
+    let (manifest, model) = registry.load(&args.model)?;
+    let table = load_scoring_table(&manifest, &args.data, args.schema.as_deref())?;
+    if table.frame.column("churned").is_err() {
+        anyhow::bail!(data::DataError::MissingColumn {
+            path: args.data.clone(),
+            column: manifest.input.target.column.clone(),
+        });
+    }
+    let labels = labels_from_frame(&table.frame, "churned")?;
+    let keep: Vec<usize> = labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let y: Vec<u8> = keep
+        .iter()
+        .map(|&i| labels[i].unwrap_or_default())
+        .collect();
+    let batch = batch_of(&table)?.select(&keep);
+    let p = model.predict(&batch)?;
+    let m = eval::evaluate(&y, &p)?;
+    println!(
+        "model {} ({}) on {} ({} labelled rows)",
+        manifest.id,
+        manifest.family,
+        args.data.display(),
+        y.len()
+    );
+    println!("  ROC-AUC  {}", opt(m.roc_auc));
+    println!("  PR-AUC   {}", opt(m.pr_auc));
+    println!("  log loss {:.4}", m.log_loss);
+    println!("  Brier    {:.4}", m.brier);
+    println!("  ECE      {:.4}", m.ece);
+    println!(
+        "  lift@10% {:.2} (captures {:.1}% of churners)",
+        m.lift_10,
+        100.0 * m.capture_10
+    );
+    let c = eval::confusion(&y, &p, manifest.threshold)?;
+    println!(
+        "  at threshold {:.3}: tp {} fp {} tn {} fn {} (precision {:.3}, recall {:.3})",
+        manifest.threshold,
+        c.tp,
+        c.fp,
+        c.tn,
+        c.fn_,
+        c.precision(),
+        c.recall()
+    );
+    Ok(())
+}
+
+/// Runs `churnguard predict`.
+pub fn predict(args: &PredictArgs) -> Result<()> {
+    let registry = Registry::open(&args.registry)?;
+    let (manifest, model) = registry.load(&args.model)?;
+    let table = load_scoring_table(&manifest, &args.data, args.schema.as_deref())?;
+    let batch = batch_of(&table)?;
+    let p = model.predict(&batch)?;
+    let id_name = manifest.input.id.clone();
+    let mut out = DataFrame::new(
+        p.len(),
+        vec![
+            Column::new(id_name.as_str().into(), batch.ids.clone()),
+            Column::new("churn_probability".into(), p),
+        ],
+    )?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        data::create_dir(dir)?;
+    }
+    data::write_frame(&mut out, &args.out)?;
+    println!(
+        "scored {} rows with {} ({}) into {}",
+        out.height(),
+        manifest.id,
+        manifest.family,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Runs `churnguard models …`.
+pub fn models(cmd: &ModelsCommand) -> Result<()> {
+    match cmd {
+        ModelsCommand::List(r) => {
+            let registry = Registry::open(&r.registry)?;
+            let champion = registry.champion()?;
+            let list = registry.list()?;
+            if list.is_empty() {
+                println!("no models in {}", r.registry.display());
+            }
+            println!(
+                "{:<2}{:<36} {:<9} {:<12} {:>8} {:>8} {:>8}",
+                "", "id", "family", "dataset", "ROC-AUC", "PR-AUC", "Brier"
+            );
+            for m in list {
+                let mark = if champion.as_deref() == Some(m.id.as_str()) {
+                    "*"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<2}{:<36} {:<9} {:<12} {:>8} {:>8} {:>8.4}",
+                    mark,
+                    m.id,
+                    m.family.name(),
+                    m.dataset,
+                    opt(m.test.roc_auc),
+                    opt(m.test.pr_auc),
+                    m.test.brier
+                );
+            }
+        }
+        ModelsCommand::Show { id, registry } => {
+            let registry = Registry::open(&registry.registry)?;
+            let (manifest, model) = registry.load(id)?;
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            println!("importance:");
+            for (name, v) in model.importance().into_iter().take(10) {
+                println!("  {name:<28} {v:.3}");
+            }
+            match &model.model {
+                ChurnModel::Logistic(m) => {
+                    println!("odds ratios (per standard deviation, or for the level):");
+                    let names = model.preprocessor.encoded_names();
+                    let mut pairs: Vec<(String, f64)> =
+                        names.into_iter().zip(m.odds_ratios()).collect();
+                    pairs.sort_by(|a, b| b.1.ln().abs().total_cmp(&a.1.ln().abs()));
+                    for (n, r) in pairs.into_iter().take(12) {
+                        println!("  {n:<36} {r:.3}");
+                    }
+                }
+                ChurnModel::Tree(t) => print_rules(t, &model.preprocessor, 12),
+                ChurnModel::Neural(_) => {}
+            }
+        }
+        ModelsCommand::Promote { id, registry } => {
+            let registry = Registry::open(&registry.registry)?;
+            registry.promote(id)?;
+            println!("champion: {}", registry.resolve("champion")?);
+        }
+        ModelsCommand::Rollback(r) => {
+            let registry = Registry::open(&r.registry)?;
+            let id = registry.rollback()?;
+            println!("champion rolled back to {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! Churn models: one closed set of families behind [`ChurnModel`], each with
+//! its preprocessing and probability calibration saved alongside.
+//!
+//! A [`FittedModel`] is the unit that is trained, saved, loaded and served:
+//! raw feature rows in ([`Batch`]), calibrated churn probabilities and
+//! reasons out. Its serde form is churnguard's own artifact format, not
+//! linfa's internals.
+
+pub mod logistic;
+pub mod neural;
+pub mod preprocess;
+pub mod tree;
+
+use ndarray::Array2;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::eval::calibration::Calibrator;
+pub use logistic::{LogisticModel, LogisticParams};
+pub use preprocess::Preprocessor;
+pub use tree::{TreeModel, TreeParams};
+
+/// Result alias of the model layer.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// What can go wrong while fitting or applying a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// No training rows.
+    #[error("no training rows")]
+    EmptyTraining,
+    /// Training labels hold a single class.
+    #[error("training labels hold a single class")]
+    SingleClass,
+    /// A column the model needs is missing or has the wrong type.
+    #[error("column `{column}`: {message}")]
+    BadColumn {
+        /// The column.
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The data's inputs differ from the model's.
+    #[error("feature schema mismatch: {0}")]
+    SchemaMismatch(String),
+    /// A hyperparameter out of range.
+    #[error("invalid hyperparameter `{name}`: {message}")]
+    BadParam {
+        /// The setting, as written in the training config.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The family is not compiled into this build.
+    #[error("{0}")]
+    NotEnabled(String),
+    /// The underlying learner failed.
+    #[error("fitting {family} failed: {message}")]
+    Fit {
+        /// The family.
+        family: Family,
+        /// The learner's message.
+        message: String,
+    },
+}
+
+/// The model families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// L2-regularised logistic regression (linfa-logistic).
+    Logistic,
+    /// A single decision tree (linfa-trees) with leaf probabilities.
+    Tree,
+    /// A multilayer perceptron (tch).
+    Neural,
+}
+
+impl Family {
+    /// Every family, in leaderboard order.
+    pub const ALL: [Family; 3] = [Family::Logistic, Family::Tree, Family::Neural];
+
+    /// The family's name as used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Logistic => "logistic",
+            Family::Tree => "tree",
+            Family::Neural => "neural",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Family {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Family, String> {
+        Family::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                format!("unknown model family {s:?} (expected logistic, tree or neural)")
+            })
+    }
+}
+
+/// Raw feature rows: what a model takes in. Missing numeric values are NaN,
+/// missing categorical values `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Row ids, as text.
+    pub ids: Vec<String>,
+    /// Names of the numeric inputs.
+    pub numeric_names: Vec<String>,
+    /// Numeric inputs, `rows × numeric_names`.
+    pub numeric: Array2<f64>,
+    /// Names of the categorical inputs.
+    pub categorical_names: Vec<String>,
+    /// Categorical inputs, one vector per input.
+    pub categorical: Vec<Vec<Option<String>>>,
+}
+
+impl Batch {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The rows at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Batch {
+        Batch {
+            ids: idx.iter().map(|&i| self.ids[i].clone()).collect(),
+            numeric_names: self.numeric_names.clone(),
+            numeric: self.numeric.select(ndarray::Axis(0), idx),
+            categorical_names: self.categorical_names.clone(),
+            categorical: self
+                .categorical
+                .iter()
+                .map(|c| idx.iter().map(|&i| c[i].clone()).collect())
+                .collect(),
+        }
+    }
+
+    /// Reads the named inputs out of a frame. Numeric columns of any numeric
+    /// type are read as `f64`; categorical columns as text.
+    pub fn from_frame(
+        df: &DataFrame,
+        id: &str,
+        numeric: &[String],
+        categorical: &[String],
+    ) -> Result<Batch> {
+        let bad = |column: &str, message: String| ModelError::BadColumn {
+            column: column.to_string(),
+            message,
+        };
+        let get = |name: &str| {
+            df.column(name)
+                .map_err(|_| bad(name, "missing from the data".into()))
+        };
+        let ids: Vec<String> = {
+            let c = get(id)?
+                .cast(&DataType::String)
+                .map_err(|e| bad(id, e.to_string()))?;
+            c.str()
+                .map_err(|e| bad(id, e.to_string()))?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect()
+        };
+        let n = df.height();
+        let mut x = Array2::<f64>::from_elem((n, numeric.len()), f64::NAN);
+        for (j, name) in numeric.iter().enumerate() {
+            let c = get(name)?;
+            if !(c.dtype().is_primitive_numeric() || c.dtype() == &DataType::Boolean) {
+                return Err(bad(
+                    name,
+                    format!("expected a number, found type {}", c.dtype()),
+                ));
+            }
+            let f = c
+                .cast(&DataType::Float64)
+                .map_err(|e| bad(name, e.to_string()))?;
+            for (i, v) in f
+                .f64()
+                .map_err(|e| bad(name, e.to_string()))?
+                .iter()
+                .enumerate()
+            {
+                if let Some(v) = v {
+                    x[[i, j]] = v;
+                }
+            }
+        }
+        let mut cats = Vec::with_capacity(categorical.len());
+        for name in categorical {
+            let c = get(name)?
+                .cast(&DataType::String)
+                .map_err(|e| bad(name, e.to_string()))?;
+            let ca = c.str().map_err(|e| bad(name, e.to_string()))?;
+            cats.push(ca.iter().map(|v| v.map(str::to_string)).collect());
+        }
+        Ok(Batch {
+            ids,
+            numeric_names: numeric.to_vec(),
+            numeric: x,
+            categorical_names: categorical.to_vec(),
+            categorical: cats,
+        })
+    }
+}
+
+/// Reads 0/1 labels out of a frame; rows whose label is empty are reported
+/// by index so the caller can drop them.
+pub fn labels_from_frame(df: &DataFrame, label: &str) -> Result<Vec<Option<u8>>> {
+    let bad = |message: String| ModelError::BadColumn {
+        column: label.to_string(),
+        message,
+    };
+    let c = df
+        .column(label)
+        .map_err(|_| bad("missing from the data".into()))?;
+    let c = c.cast(&DataType::Int64).map_err(|e| bad(e.to_string()))?;
+    c.i64()
+        .map_err(|e| bad(e.to_string()))?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            None => Ok(None),
+            Some(0) => Ok(Some(0)),
+            Some(1) => Ok(Some(1)),
+            Some(other) => Err(bad(format!(
+                "row {}: label must be 0 or 1, found {other}",
+                i + 1
+            ))),
+        })
+        .collect()
+}
+
+/// The family-specific part of a fitted model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "snake_case")]
+pub enum ChurnModel {
+    /// Logistic regression coefficients.
+    Logistic(LogisticModel),
+    /// Decision tree nodes with leaf probabilities.
+    Tree(TreeModel),
+    /// MLP weights (exported from tch).
+    Neural(neural::NeuralModel),
+}
+
+impl ChurnModel {
+    /// The family.
+    pub fn family(&self) -> Family {
+        match self {
+            ChurnModel::Logistic(_) => Family::Logistic,
+            ChurnModel::Tree(_) => Family::Tree,
+            ChurnModel::Neural(_) => Family::Neural,
+        }
+    }
+
+    /// Uncalibrated churn probabilities of preprocessed rows.
+    pub fn raw_probabilities(&self, x: &Array2<f64>) -> Vec<f64> {
+        match self {
+            ChurnModel::Logistic(m) => m.probabilities(x),
+            ChurnModel::Tree(m) => m.probabilities(x),
+            ChurnModel::Neural(m) => m.probabilities(x),
+        }
+    }
+
+    /// Per transformed column, how much it pushes each row's risk up (in the
+    /// model's own units: log-odds for logistic, probability for the tree).
+    pub fn contributions(&self, x: &Array2<f64>) -> Array2<f64> {
+        match self {
+            ChurnModel::Logistic(m) => m.contributions(x),
+            ChurnModel::Tree(m) => m.contributions(x),
+            ChurnModel::Neural(m) => m.contributions(x),
+        }
+    }
+
+    /// Global importance per transformed column (non-negative, sums to 1 when
+    /// any is positive).
+    pub fn importance(&self, width: usize) -> Vec<f64> {
+        let raw = match self {
+            ChurnModel::Logistic(m) => m.importance(),
+            ChurnModel::Tree(m) => m.importance(width),
+            ChurnModel::Neural(m) => m.importance(width),
+        };
+        normalise(raw)
+    }
+}
+
+fn normalise(v: Vec<f64>) -> Vec<f64> {
+    let total: f64 = v.iter().sum();
+    if total > 0.0 {
+        v.into_iter().map(|x| x / total).collect()
+    } else {
+        v
+    }
+}
+
+/// A reason a customer is at risk: an input and its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The input's name.
+    pub feature: String,
+    /// Its value for this customer, as text (`"month-to-month"`, `"3"`, `"missing"`).
+    pub value: String,
+    /// How much it pushes risk up, in the model's units (> 0).
+    pub weight: f64,
+}
+
+/// A trained model with everything needed to apply it to raw rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedModel {
+    /// Preprocessing fitted on the training rows.
+    pub preprocessor: Preprocessor,
+    /// The family's parameters.
+    pub model: ChurnModel,
+    /// Probability calibration fitted on validation rows.
+    pub calibrator: Calibrator,
+}
+
+impl FittedModel {
+    /// The family.
+    pub fn family(&self) -> Family {
+        self.model.family()
+    }
+
+    /// Calibrated churn probabilities, in row order.
+    pub fn predict(&self, batch: &Batch) -> Result<Vec<f64>> {
+        let (x, _) = self.preprocessor.transform(batch)?;
+        Ok(self
+            .model
+            .raw_probabilities(&x)
+            .into_iter()
+            .map(|p| self.calibrator.apply(p))
+            .collect())
+    }
+
+    /// Uncalibrated probabilities (for fitting the calibrator).
+    pub fn predict_raw(&self, batch: &Batch) -> Result<Vec<f64>> {
+        let (x, _) = self.preprocessor.transform(batch)?;
+        Ok(self.model.raw_probabilities(&x))
+    }
+
+    /// Global importance per raw input (numeric, then categorical), sorted
+    /// by importance, descending.
+    pub fn importance(&self) -> Vec<(String, f64)> {
+        let p = &self.preprocessor;
+        let per_encoded = self.model.importance(p.width());
+        let names: Vec<String> = p
+            .numeric
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(p.categorical.iter().map(|c| c.name.clone()))
+            .collect();
+        let mut per_input = vec![0.0; names.len()];
+        for (src, v) in p.encoded_source().into_iter().zip(per_encoded) {
+            per_input[src] += v;
+        }
+        let mut out: Vec<(String, f64)> = names.into_iter().zip(per_input).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
+    /// The top `k` reasons per row: inputs pushing risk up, with their values.
+    pub fn reasons(&self, batch: &Batch, k: usize) -> Result<Vec<Vec<Reason>>> {
+        let p = &self.preprocessor;
+        let (x, _) = p.transform(batch)?;
+        let contrib = self.model.contributions(&x);
+        let sources = p.encoded_source();
+        let n_inputs = p.numeric.len() + p.categorical.len();
+        let mut out = Vec::with_capacity(batch.len());
+        for i in 0..batch.len() {
+            let mut per_input = vec![0.0; n_inputs];
+            for (j, src) in sources.iter().enumerate() {
+                per_input[*src] += contrib[[i, j]];
+            }
+            let mut order: Vec<usize> = (0..n_inputs).filter(|&j| per_input[j] > 1e-12).collect();
+            order.sort_by(|a, b| per_input[*b].total_cmp(&per_input[*a]));
+            out.push(
+                order
+                    .into_iter()
+                    .take(k)
+                    .map(|j| {
+                        let (feature, value) = if j < p.numeric.len() {
+                            let v = batch.numeric[[i, j]];
+                            (
+                                p.numeric[j].name.clone(),
+                                if v.is_finite() {
+                                    format_number(v)
+                                } else {
+                                    "missing".into()
+                                },
+                            )
+                        } else {
+                            let c = j - p.numeric.len();
+                            (
+                                p.categorical[c].name.clone(),
+                                batch.categorical[c][i]
+                                    .clone()
+                                    .unwrap_or_else(|| "missing".into()),
+                            )
+                        };
+                        Reason {
+                            feature,
+                            value,
+                            weight: per_input[j],
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// A number as people write it: integers without decimals, others with up
+/// to three significant decimals.
+pub fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
