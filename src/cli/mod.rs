@@ -396,6 +396,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
         cv: None,
         registry: models_dir.clone(),
         no_promote: false,
+        truth: Some(data_dir.clone()),
     })?;
     println!();
     println!("demo done:");

@@ -39,6 +39,10 @@ pub struct TrainArgs {
     /// Do not move the champion alias to this run's best model.
     #[arg(long)]
     pub no_promote: bool,
+    /// Generated data directory holding `truth_hazard`: also report the oracle's
+    /// ROC-AUC on the same test rows (feature tables of generated data only).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
 }
 
 /// Flags of `churnguard evaluate`.
@@ -185,6 +189,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let (input, dataset, bytes, schema) = input_for_training(args)?;
     let report = train::train(&input, &config)?;
     print_leaderboard(&report);
+    if let Some(dir) = &args.truth {
+        print_oracle(dir, &input, &report)?;
+    }
     let registry = Registry::open(&args.registry)?;
     let stamp = chrono::Utc::now();
     let fingerprint = registry::fingerprint(&bytes);
@@ -260,6 +267,49 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if let ChurnModel::Tree(tree) = &champ.model.model {
         print_rules(tree, &champ.model.preprocessor, 5);
     }
+    Ok(())
+}
+
+/// The oracle's ROC-AUC on the test rows, from the generator's true hazards.
+fn print_oracle(dir: &Path, input: &TrainInput, report: &TrainReport) -> Result<()> {
+    let snapshots = input
+        .snapshots
+        .as_ref()
+        .context("--truth needs a feature table (rows with snapshot dates), not a flat table")?;
+    let truth = data::load_truth(dir)?;
+    let mut by_snapshot: std::collections::BTreeMap<i32, Vec<usize>> = Default::default();
+    for (k, &row) in report.test_rows.iter().enumerate() {
+        by_snapshot.entry(snapshots[row]).or_default().push(k);
+    }
+    let mut oracle = vec![0.0; report.test_rows.len()];
+    for (day, ks) in by_snapshot {
+        let ids: Vec<i64> = ks
+            .iter()
+            .map(|&k| input.batch.ids[report.test_rows[k]].parse::<i64>())
+            .collect::<Result<_, _>>()
+            .context("customer ids must be integers to match the ground truth")?;
+        let probs = data::synthetic::oracle_probability(
+            &truth.hazard,
+            &ids,
+            data::schema::date_from_days(day),
+            input.horizon_days,
+        )?;
+        for (k, p) in ks.into_iter().zip(probs) {
+            oracle[k] = p;
+        }
+    }
+    let y = &report.results[report.champion].test_labels;
+    let oracle_auc = eval::roc_auc(y, &oracle);
+    let champ_auc = report.results[report.champion].test.roc_auc;
+    println!(
+        "oracle (true hazards) ROC-AUC on the same test rows: {}; champion {} (gap {})",
+        opt(oracle_auc),
+        opt(champ_auc),
+        match (oracle_auc, champ_auc) {
+            (Some(o), Some(c)) => format!("{:.4}", o - c),
+            _ => "-".into(),
+        }
+    );
     Ok(())
 }
 

@@ -94,6 +94,8 @@ pub const FEATURES: &[FeatureDoc] = &[
     f("region", "str", Role::Categorical, "sales region"),
     f("acquisition_channel", "str", Role::Categorical, "acquisition channel"),
     f("tenure_days", "i32", Role::Numeric, "days from signup to snapshot"),
+    f("days_to_renewal", "f64", Role::Numeric, "days until the contract term ends next (terms of 1, 12 or 24 average months from signup)"),
+    f("renewal_within_90d", "i32", Role::Numeric, "1 if the contract term ends within 90 days, else 0"),
     f("seats", "i64", Role::Numeric, "licensed seats in force"),
     f("mrr", "f64", Role::Numeric, "monthly recurring revenue in force"),
     f("mrr_change_90d", "f64", Role::Numeric, "MRR now minus MRR 90 days earlier (or at signup, if younger)"),
@@ -104,6 +106,7 @@ pub const FEATURES: &[FeatureDoc] = &[
     f("sessions_30d", "i64", Role::Numeric, "sessions in the last 4 complete weeks (28 days)"),
     f("sessions_prev_30d", "i64", Role::Numeric, "sessions in the 4 complete weeks before those"),
     f("sessions_90d", "i64", Role::Numeric, "sessions in the last 13 complete weeks (91 days): frequency"),
+    f("sessions_per_seat_30d", "f64", Role::Numeric, "sessions_30d divided by seats"),
     f("usage_trend", "f64", Role::Numeric, "ln((sessions_30d + 1) / (sessions_prev_30d + 1)); negative when falling"),
     f("minutes_90d", "f64", Role::Numeric, "minutes of use in the last 13 complete weeks"),
     f("active_weeks_90d", "u32", Role::Numeric, "weeks with any session among the last 13"),
@@ -474,6 +477,29 @@ fn snapshot_frame(t: &Tables, s: i32, h: i32, data_end: i32) -> LazyFrame {
         churned.alias("churned"),
         churn_type.alias("churn_type"),
     ])
+    .with_columns([
+        (col("sessions_30d").cast(DataType::Float64)
+            / when(col("seats").gt(lit(1i64)))
+                .then(col("seats").cast(DataType::Float64))
+                .otherwise(lit(1.0)))
+        .alias("sessions_per_seat_30d"),
+        (when(col("contract").eq(lit("annual")))
+            .then(lit(365.25))
+            .when(col("contract").eq(lit("two_year")))
+            .then(lit(730.5))
+            .otherwise(lit(30.4375)))
+        .alias("term_days"),
+    ])
+    .with_column(
+        (col("term_days") - (col("tenure_days").cast(DataType::Float64) % col("term_days")))
+            .alias("days_to_renewal"),
+    )
+    .with_column(
+        col("days_to_renewal")
+            .lt_eq(lit(90.0))
+            .cast(DataType::Int32)
+            .alias("renewal_within_90d"),
+    )
     .with_column(
         ((col("sessions_30d").cast(DataType::Float64) + lit(1.0))
             / (col("sessions_prev_30d").cast(DataType::Float64) + lit(1.0)))

@@ -243,6 +243,9 @@ pub struct TrainReport {
     pub rows: (usize, usize, usize),
     /// Share of churners in the training rows.
     pub class_balance: f64,
+    /// Input row indices of the test rows, in the order of each result's
+    /// test labels and probabilities.
+    pub test_rows: Vec<usize>,
 }
 
 /// The champion rule: the highest validation ROC-AUC, then the lower
@@ -450,6 +453,7 @@ pub fn train(input: &TrainInput, config: &TrainConfig) -> Result<TrainReport> {
     let train_batch = input.batch.select(&parts.train);
     let val_batch = input.batch.select(&parts.validation);
     let test_batch = input.batch.select(&parts.test);
+    let test_rows = parts.test.clone();
     let (y_train, y_val, y_test) = (
         pick(&input.labels, &parts.train),
         pick(&input.labels, &parts.validation),
@@ -541,6 +545,7 @@ pub fn train(input: &TrainInput, config: &TrainConfig) -> Result<TrainReport> {
         split: parts.description,
         rows: (parts.train.len(), parts.validation.len(), parts.test.len()),
         class_balance: positives as f64 / y_train.len() as f64,
+        test_rows,
     })
 }
 
