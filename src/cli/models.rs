@@ -187,7 +187,29 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         config.cv_folds = cv;
     }
     let (input, dataset, bytes, schema) = input_for_training(args)?;
-    let report = train::train(&input, &config)?;
+    let mut last_epoch = 0;
+    let report = train::train_with_progress(&input, &config, &mut |e| {
+        // A one-line progress bar on stderr: epoch, loss, validation AUC.
+        use std::io::Write;
+        let done = (20 * e.epoch / e.max_epochs.max(1)).min(20);
+        let auc = e
+            .validation_auc
+            .map_or_else(|| "-".into(), |a| format!("{a:.4}"));
+        eprint!(
+            "\rneural [{}{}] epoch {:>3}/{} loss {:.4} val AUC {auc} ({})",
+            "#".repeat(done),
+            " ".repeat(20 - done),
+            e.epoch,
+            e.max_epochs,
+            e.loss,
+            e.device
+        );
+        let _ = std::io::stderr().flush();
+        last_epoch = e.epoch;
+    })?;
+    if last_epoch > 0 {
+        eprintln!(" (early stopping kept the best epoch)");
+    }
     print_leaderboard(&report);
     if let Some(dir) = &args.truth {
         print_oracle(dir, &input, &report)?;

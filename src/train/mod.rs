@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::calibration::Calibrator;
 use crate::eval::{self, Metrics, ThresholdChoice};
-use crate::models::neural::{NeuralModel, NeuralParams};
+use crate::models::neural::{Epoch, NeuralModel, NeuralParams};
 use crate::models::{
     Batch, ChurnModel, Family, FittedModel, LogisticModel, LogisticParams, ModelError,
     Preprocessor, TreeModel, TreeParams,
@@ -184,6 +184,7 @@ impl TrainConfig {
         }
         self.logistic.check()?;
         self.tree.check()?;
+        self.neural.check()?;
         Ok(())
     }
 }
@@ -405,6 +406,7 @@ fn fit_family(
     batch: &Batch,
     y: &[u8],
     config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(Epoch),
 ) -> Result<(Preprocessor, ChurnModel, serde_json::Value)> {
     let pre = Preprocessor::fit(batch)?;
     let (x, _) = pre.transform(batch)?;
@@ -418,7 +420,13 @@ fn fit_family(
             serde_json::to_value(&config.tree),
         ),
         Family::Neural => (
-            ChurnModel::Neural(NeuralModel::fit(&x, y, &config.neural)?),
+            ChurnModel::Neural(NeuralModel::fit(
+                &x,
+                y,
+                &config.neural,
+                config.seed,
+                on_epoch,
+            )?),
             serde_json::to_value(&config.neural),
         ),
     };
@@ -444,6 +452,15 @@ fn metrics(family: Family, y: &[u8], p: &[f64]) -> Result<Metrics> {
 
 /// Trains every configured family and evaluates it honestly.
 pub fn train(input: &TrainInput, config: &TrainConfig) -> Result<TrainReport> {
+    train_with_progress(input, config, &mut |_| {})
+}
+
+/// [`train`], reporting each neural epoch to `on_epoch` (for a progress bar).
+pub fn train_with_progress(
+    input: &TrainInput,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(Epoch),
+) -> Result<TrainReport> {
     config.check()?;
     if input.labels.len() != input.batch.len() {
         return Err(TrainError::Split("labels and rows differ in number".into()));
@@ -466,15 +483,15 @@ pub fn train(input: &TrainInput, config: &TrainConfig) -> Result<TrainReport> {
     let mut skipped = Vec::new();
     for &family in &config.families {
         let t0 = Instant::now();
-        let (pre, model, hyperparameters) = match fit_family(family, &train_batch, &y_train, config)
-        {
-            Ok(v) => v,
-            Err(TrainError::Model(ModelError::NotEnabled(why))) => {
-                skipped.push((family, why));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
+        let (pre, model, hyperparameters) =
+            match fit_family(family, &train_batch, &y_train, config, on_epoch) {
+                Ok(v) => v,
+                Err(TrainError::Model(ModelError::NotEnabled(why))) => {
+                    skipped.push((family, why));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
         let mut fitted = FittedModel {
             preprocessor: pre,
             model,
@@ -514,7 +531,7 @@ pub fn train(input: &TrainInput, config: &TrainConfig) -> Result<TrainReport> {
             })
             .sum();
         let cv_roc_auc = if config.cv_folds >= 2 {
-            Some(cross_validate(family, input, &parts, config)?)
+            Some(cross_validate(family, input, &parts, config, on_epoch)?)
         } else {
             None
         };
@@ -554,6 +571,7 @@ fn cross_validate(
     input: &TrainInput,
     parts: &Split,
     config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(Epoch),
 ) -> Result<(f64, f64)> {
     let mut pool: Vec<usize> = parts
         .train
@@ -594,6 +612,7 @@ fn cross_validate(
             &input.batch.select(&train_idx),
             &pick(&input.labels, &train_idx),
             config,
+            on_epoch,
         )?;
         let (x, _) = pre.transform(&input.batch.select(&test_idx))?;
         let p = model.raw_probabilities(&x);

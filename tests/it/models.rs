@@ -74,12 +74,20 @@ fn logistic_and_tree_learn_the_generated_churn() {
         &config(&[Family::Logistic, Family::Tree, Family::Neural]),
     )
     .unwrap();
-    assert_eq!(
-        report.results.len(),
-        2,
-        "logistic and tree train; neural is skipped in this build"
-    );
-    assert_eq!(report.skipped.len(), 1);
+    if cfg!(feature = "torch") {
+        assert_eq!(
+            report.results.len(),
+            3,
+            "all three families train with libtorch"
+        );
+    } else {
+        assert_eq!(
+            report.results.len(),
+            2,
+            "logistic and tree train; neural is skipped without libtorch"
+        );
+        assert_eq!(report.skipped.len(), 1);
+    }
     for r in &report.results {
         eprintln!("generated: {} {:?}", r.model.family(), r.test);
     }
@@ -304,6 +312,23 @@ fn telco_meets_the_quality_bars() {
         auc(Family::Logistic)
     );
     assert!(auc(Family::Tree) >= 0.82, "tree {:.4}", auc(Family::Tree));
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn telco_neural_meets_the_quality_bar_and_round_trips() {
+    let Some((_, input)) = telco() else { return };
+    let report = train(&input, &config(&[Family::Neural])).unwrap();
+    let r = &report.results[0];
+    let auc = r.test.roc_auc.unwrap();
+    eprintln!("telco: neural {auc:.4}");
+    assert!(auc >= 0.835, "neural {auc:.4}");
+    let back: FittedModel =
+        serde_json::from_str(&serde_json::to_string(&r.model).unwrap()).unwrap();
+    assert_eq!(
+        back.predict(&input.batch).unwrap(),
+        r.model.predict(&input.batch).unwrap()
+    );
 }
 
 #[test]
