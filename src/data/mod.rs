@@ -315,7 +315,10 @@ impl Tables {
         let mut end: Option<i32> = None;
         for (name, df) in self.iter() {
             let spec = schema::table(name).expect("every table has a spec");
-            for col in spec.columns.iter().filter(|c| c.kind == ColumnKind::Date) {
+            let events = spec.columns.iter().filter(|c| {
+                c.kind == ColumnKind::Date && !schema::SCHEDULED_DATES.contains(&c.name)
+            });
+            for col in events {
                 if let Ok(c) = df.column(col.name) {
                     if let Ok(days) = c.cast(&DataType::Int32) {
                         if let Ok(Some(m)) = days.i32().map(|ca| ca.max()) {

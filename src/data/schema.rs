@@ -267,6 +267,10 @@ pub const TABLES: &[TableSpec] = &[
     },
 ];
 
+/// Date columns that hold a scheduled day rather than an event: they may lie
+/// after today and after the end of the observed data.
+pub const SCHEDULED_DATES: &[&str] = &["due_date"];
+
 /// The spec of a table by name.
 pub fn table(name: &str) -> Option<&'static TableSpec> {
     TABLES.iter().find(|t| t.name == name)

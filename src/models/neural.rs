@@ -16,17 +16,17 @@ use super::{ModelError, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NeuralParams {
-    /// Hidden layer widths; defaults to `[64, 32]`.
+    /// Hidden layer widths; defaults to `[128, 64]`.
     pub hidden: Vec<usize>,
-    /// Dropout after each hidden layer; defaults to `0.1`.
+    /// Dropout after each hidden layer; defaults to `0.2`.
     pub dropout: f64,
-    /// Adam learning rate; defaults to `0.001`.
+    /// Adam learning rate; defaults to `0.003`.
     pub learning_rate: f64,
     /// Mini-batch size; defaults to `256`.
     pub batch_size: usize,
     /// Epoch limit; defaults to `100`.
     pub max_epochs: usize,
-    /// Epochs without validation improvement before stopping; defaults to `8`.
+    /// Epochs without validation improvement before stopping; defaults to `15`.
     pub patience: usize,
     /// `cpu`, `cuda` or `auto`; defaults to `auto`.
     pub device: String,
@@ -35,12 +35,12 @@ pub struct NeuralParams {
 impl Default for NeuralParams {
     fn default() -> Self {
         NeuralParams {
-            hidden: vec![64, 32],
-            dropout: 0.1,
-            learning_rate: 1e-3,
+            hidden: vec![128, 64],
+            dropout: 0.2,
+            learning_rate: 3e-3,
             batch_size: 256,
             max_epochs: 100,
-            patience: 8,
+            patience: 15,
             device: "auto".into(),
         }
     }

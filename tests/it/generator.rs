@@ -294,3 +294,15 @@ fn bad_generator_settings_are_rejected() {
     .to_string();
     assert!(err.contains("after today"), "{err}");
 }
+
+#[test]
+fn data_ends_with_the_simulated_period_not_with_scheduled_due_dates() {
+    let end = small_company().tables.data_end().unwrap();
+    let last_day: chrono::NaiveDate = "2024-12-31".parse().unwrap();
+    assert!(
+        end <= last_day && end > last_day - chrono::Duration::days(10),
+        "data ends {end}"
+    );
+    let latest = churnguard::features::latest_snapshot(&small_company().tables).unwrap();
+    assert_eq!(latest, end + chrono::Duration::days(1));
+}

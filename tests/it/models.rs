@@ -323,12 +323,50 @@ fn telco_neural_meets_the_quality_bar_and_round_trips() {
     let auc = r.test.roc_auc.unwrap();
     eprintln!("telco: neural {auc:.4}");
     assert!(auc >= 0.835, "neural {auc:.4}");
+    assert!(report.results[report.champion].test.roc_auc.unwrap() >= 0.84);
     let back: FittedModel =
         serde_json::from_str(&serde_json::to_string(&r.model).unwrap()).unwrap();
     assert_eq!(
         back.predict(&input.batch).unwrap(),
         r.model.predict(&input.batch).unwrap()
     );
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn credit_card_neural_meets_the_quality_bar() {
+    let Some(path) = shared_data("credit_card_churners/bank_churners.csv") else {
+        return;
+    };
+    let schema = FlatSchema::load(&root().join("data/schemas/credit_card.toml")).unwrap();
+    let table = load_flat(&path, &schema).unwrap();
+    let s = &table.schema;
+    let batch = Batch::from_frame(
+        &table.frame,
+        &s.id,
+        &s.columns.numeric,
+        &s.columns.categorical,
+    )
+    .unwrap();
+    let labels = table
+        .frame
+        .column("churned")
+        .unwrap()
+        .i32()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap() as u8)
+        .collect();
+    let input = TrainInput {
+        batch,
+        labels,
+        snapshots: None,
+        horizon_days: 0,
+    };
+    let report = train(&input, &config(&[Family::Neural])).unwrap();
+    let auc = report.results[0].test.roc_auc.unwrap();
+    eprintln!("credit card: neural {auc:.4}");
+    assert!(auc >= 0.96, "neural {auc:.4}");
 }
 
 #[test]
