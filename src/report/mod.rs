@@ -129,7 +129,7 @@ fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
     );
     for (i, (name, v)) in bars.iter().enumerate() {
         let y = 26.0 + 18.0 * i as f64;
-        let w = (v / max) * (W - 170.0);
+        let w = (v / max) * (W - 200.0);
         let _ = write!(
             s,
             r##"<text x="150" y="{}" font-size="10" text-anchor="end">{}</text>"##,
