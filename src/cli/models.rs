@@ -304,6 +304,7 @@ fn print_oracle(dir: &Path, input: &TrainInput, report: &TrainReport) -> Result<
         by_snapshot.entry(snapshots[row]).or_default().push(k);
     }
     let mut oracle = vec![0.0; report.test_rows.len()];
+    let mut at_snapshot = vec![0.0; report.test_rows.len()];
     for (day, ks) in by_snapshot {
         let ids: Vec<i64> = ks
             .iter()
@@ -316,13 +317,29 @@ fn print_oracle(dir: &Path, input: &TrainInput, report: &TrainReport) -> Result<
             data::schema::date_from_days(day),
             input.horizon_days,
         )?;
-        for (k, p) in ks.into_iter().zip(probs) {
+        let now = data::synthetic::snapshot_oracle_probability(
+            &truth.hazard,
+            &ids,
+            data::schema::date_from_days(day),
+            input.horizon_days,
+        )?;
+        for ((k, p), q) in ks.into_iter().zip(probs).zip(now) {
             oracle[k] = p;
+            at_snapshot[k] = q;
         }
     }
     let y = &report.results[report.champion].test_labels;
     let oracle_auc = eval::roc_auc(y, &oracle);
     let champ_auc = report.results[report.champion].test.roc_auc;
+    let snapshot_auc = eval::roc_auc(y, &at_snapshot);
+    println!(
+        "oracle at the snapshot state (true hidden state, no future) ROC-AUC: {}; champion gap {}",
+        opt(snapshot_auc),
+        match (snapshot_auc, champ_auc) {
+            (Some(o), Some(c)) => format!("{:.4}", o - c),
+            _ => "-".into(),
+        }
+    );
     println!(
         "oracle (true hazards) ROC-AUC on the same test rows: {}; champion {} (gap {})",
         opt(oracle_auc),

@@ -893,6 +893,57 @@ pub fn oracle_probability(
         .collect())
 }
 
+/// The probability of churn in `(snapshot, snapshot + horizon_days]` if the
+/// hazard of the month holding the snapshot held for the whole window: what a
+/// model that knew every hidden trait and state at the snapshot, but nothing
+/// after it, could reach. The gap between this and [`oracle_probability`] is
+/// what no model can close; the gap from a model to this one is what better
+/// features could.
+pub fn snapshot_oracle_probability(
+    hazard: &DataFrame,
+    customer_ids: &[i64],
+    snapshot: NaiveDate,
+    horizon_days: u32,
+) -> Result<Vec<f64>> {
+    let s = days_from_date(snapshot);
+    let ids = hazard
+        .column("customer_id")
+        .and_then(|c| c.i64().cloned())
+        .map_err(DataError::polars("truth_hazard.customer_id"))?;
+    let month = hazard
+        .column("month_start")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .and_then(|c| c.i32().cloned())
+        .map_err(DataError::polars("truth_hazard.month_start"))?;
+    let vol = hazard
+        .column("voluntary_hazard")
+        .and_then(|c| c.f64().cloned())
+        .map_err(DataError::polars("truth_hazard.voluntary_hazard"))?;
+    let inv = hazard
+        .column("involuntary_hazard")
+        .and_then(|c| c.f64().cloned())
+        .map_err(DataError::polars("truth_hazard.involuntary_hazard"))?;
+    let mut monthly: std::collections::HashMap<i64, f64> =
+        customer_ids.iter().map(|&id| (id, 0.0)).collect();
+    for i in 0..ids.len() {
+        let (Some(id), Some(m0), Some(v), Some(iv)) =
+            (ids.get(i), month.get(i), vol.get(i), inv.get(i))
+        else {
+            continue;
+        };
+        if m0 <= s && s < add_months(m0, 1) {
+            if let Some(h) = monthly.get_mut(&id) {
+                *h = 1.0 - (1.0 - v) * (1.0 - iv);
+            }
+        }
+    }
+    let months = f64::from(horizon_days) / 30.4375;
+    Ok(customer_ids
+        .iter()
+        .map(|id| 1.0 - (1.0 - monthly[id]).powf(months))
+        .collect())
+}
+
 /// Types a ground-truth table read back from disk.
 pub(crate) fn typed_truth(name: &str, df: DataFrame, path: &std::path::Path) -> Result<DataFrame> {
     use super::schema::ColumnKind::*;
