@@ -26,10 +26,19 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod config;
 pub mod data;
 pub mod eval;
 pub mod features;
+pub mod health;
+pub mod interventions;
+pub mod kpi;
 pub mod models;
 pub mod registry;
 pub mod report;
+pub mod scoring;
+pub mod serve;
+pub mod service;
+pub mod store;
 pub mod train;
+pub mod value;

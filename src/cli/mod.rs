@@ -9,7 +9,10 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod actions;
 mod models;
+
+pub use actions::load_config;
 
 use crate::data::{self, flat, synthetic, DataError, Format, LoadOptions};
 use crate::features::{self, FeatureError, FeatureParams};
@@ -41,7 +44,23 @@ pub enum Command {
     /// The model registry: list, show, promote, rollback.
     #[command(subcommand)]
     Models(models::ModelsCommand),
-    /// Run the main job on the embedded default data: generate, build features, train.
+    /// Score every active customer at a snapshot: probability, reasons, CLV, health, interventions, KPI.
+    Score(actions::ScoreArgs),
+    /// Ingest later churn events: save rate of treated customers against the control group.
+    Outcomes(actions::OutcomesArgs),
+    /// Generated data only: churn events of a world where each playbook has a known true effect.
+    SimulateOutcomes(actions::SimulateArgs),
+    /// Employee KPI scorecards of a scoring run (account managers, acquisition reps).
+    Kpi(actions::KpiArgs),
+    /// List the scoring runs in the store.
+    Runs(actions::StoreArgs),
+    /// The audit log: verify its hash chain, or show entries.
+    #[command(subcommand)]
+    Audit(actions::AuditCommand),
+    /// Check or show the configuration (churnguard.toml).
+    #[command(subcommand)]
+    Config(actions::ConfigCommand),
+    /// Run the main job on the embedded default data: generate, features, train, score, act, KPI.
     Demo(DemoArgs),
 }
 
@@ -136,6 +155,9 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// churnguard.toml for scoring, health, interventions and KPI (default: the shipped presets).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs a parsed command line and returns the process exit code:
@@ -160,9 +182,25 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// 2 when the input is at fault, 1 otherwise.
+/// 3 when the audit chain is broken, 2 when the input is at fault, 1 otherwise.
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.downcast_ref::<actions::AuditBroken>().is_some() {
+            return 3;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::service::ServiceError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+            return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
+            return match e {
+                crate::store::StoreError::BadUrl { .. }
+                | crate::store::StoreError::NotFound { .. } => 2,
+                _ => 1,
+            };
+        }
         if let Some(e) = cause.downcast_ref::<DataError>() {
             return if e.is_bad_input() { 2 } else { 1 };
         }
@@ -195,7 +233,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 /// A flag value that clap could not check by itself.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct UsageError(String);
+pub(crate) struct UsageError(pub(crate) String);
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
@@ -206,6 +244,13 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => models::evaluate(&args),
         Command::Predict(args) => models::predict(&args),
         Command::Models(cmd) => models::models(&cmd),
+        Command::Score(args) => actions::score(&args),
+        Command::Outcomes(args) => actions::outcomes(&args),
+        Command::SimulateOutcomes(args) => actions::simulate(&args),
+        Command::Kpi(args) => actions::kpi(&args),
+        Command::Runs(args) => actions::runs(&args),
+        Command::Audit(cmd) => actions::audit(&cmd),
+        Command::Config(cmd) => actions::config(&cmd),
         Command::Demo(args) => demo(&args),
     }
 }
@@ -360,6 +405,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
 
 fn demo(args: &DemoArgs) -> Result<()> {
     let data_dir = args.out.join("data");
+    println!("== 1. generate a company ==");
     generate(&GenerateArgs {
         customers: args.customers,
         months: 24,
@@ -368,6 +414,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
         out: data_dir.clone(),
         format: FormatArg::Parquet,
     })?;
+    println!("\n== 2. point-in-time features ==");
     let features_path = args.out.join("features.parquet");
     build_features(&FeaturesArgs {
         data: data_dir.clone(),
@@ -377,15 +424,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
         out: features_path.clone(),
         as_of: None,
     })?;
-    let latest = args.out.join("features_latest.parquet");
-    build_features(&FeaturesArgs {
-        data: data_dir.clone(),
-        snapshots: vec!["latest".into()],
-        every_months: 3,
-        horizon: 90,
-        out: latest.clone(),
-        as_of: None,
-    })?;
+    println!("\n== 3. train and compare models ==");
     let models_dir = args.out.join("models");
     models::train(&models::TrainArgs {
         data: features_path.clone(),
@@ -398,17 +437,116 @@ fn demo(args: &DemoArgs) -> Result<()> {
         no_promote: false,
         truth: Some(data_dir.clone()),
     })?;
+
+    // The action loop: a fresh store, monthly runs ending today, outcomes
+    // of the runs old enough to have them, scorecards.
+    let db = args.out.join("churnguard.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", db.display()));
+        if p.exists() {
+            fs_err::remove_file(&p)?;
+        }
+    }
+    let store = actions::StoreArgs {
+        config: args.config.clone(),
+        store: Some(format!("sqlite://{}", db.display())),
+    };
+    let tables = data::load_tables(&data_dir, LoadOptions::default())?;
+    let latest = features::latest_snapshot(&tables)?;
+    let data_end = tables.data_end().context("generated data has dates")?;
+    let runs_dir = args.out.join("runs");
+    let snapshots = [
+        latest - chrono::Duration::days(121),
+        latest - chrono::Duration::days(91),
+        latest,
+    ];
+    for (k, snapshot) in snapshots.iter().enumerate() {
+        println!(
+            "\n== 4.{} score, health, interventions, KPI at {snapshot} ==",
+            k + 1
+        );
+        actions::score(&actions::ScoreArgs {
+            model: "champion".into(),
+            data: data_dir.clone(),
+            out: runs_dir.join(snapshot.to_string()),
+            snapshot: snapshot.to_string(),
+            schema: None,
+            registry: models_dir.clone(),
+            run_id: Some(format!("demo-{snapshot}")),
+            as_of: None,
+            store: store.clone(),
+        })?;
+    }
+    println!("\n== 5. outcomes: treated against the hold-out control group ==");
+    println!(
+        "(generated data: the generator lets each playbook prevent a known share of the churns it can reach)"
+    );
+    let effects: Vec<String> = [
+        ("payment_recovery", 0.5),
+        ("executive_escalation", 0.35),
+        ("csm_call", 0.3),
+        ("success_plan_checkin", 0.2),
+        ("nurture_email", 0.05),
+    ]
+    .iter()
+    .map(|(p, e)| format!("{p}={e}"))
+    .collect();
+    println!("true effects: {}", effects.join(", "));
+    let treated_world = args.out.join("outcomes");
+    actions::simulate(&actions::SimulateArgs {
+        data: data_dir.clone(),
+        effects,
+        seed: args.seed,
+        out: treated_world.clone(),
+        store: store.clone(),
+    })?;
+    actions::outcomes(&actions::OutcomesArgs {
+        events: treated_world.join("churn_events.parquet"),
+        observed_until: Some(data_end),
+        store: store.clone(),
+    })?;
+    println!("\n== 6. employee KPI scorecards (latest run) ==");
+    actions::kpi(&actions::KpiArgs {
+        run: "latest".into(),
+        role: None,
+        stage: None,
+        top: 5,
+        out: Some(args.out.join("scorecards.json")),
+        store: store.clone(),
+    })?;
+    let latest_dir = runs_dir.join(latest.to_string());
+    let champion = crate::registry::Registry::open(&models_dir)?.resolve("champion")?;
     println!();
     println!("demo done:");
+    println!(
+        "  risk list (today):        {}",
+        latest_dir.join("risk_list.csv").display()
+    );
+    println!(
+        "  scores (Parquet):         {}",
+        latest_dir.join("scores.parquet").display()
+    );
+    println!(
+        "  interventions (today):    {}",
+        latest_dir.join("interventions.csv").display()
+    );
+    println!(
+        "  KPI scorecards:           {}",
+        latest_dir.join("kpi_account_manager.csv").display()
+    );
+    println!(
+        "                            {}",
+        latest_dir.join("kpi_acquisition.csv").display()
+    );
+    println!(
+        "  training report:          {}",
+        models_dir.join(&champion).join("report.html").display()
+    );
+    println!("  model registry:           {}", models_dir.display());
+    println!(
+        "  store (runs, history, interventions, audit log): {}",
+        db.display()
+    );
     println!("  event tables and ground truth: {}", data_dir.display());
-    println!(
-        "  training features (labelled):  {}",
-        features_path.display()
-    );
-    println!("  scoring features (today):      {}", latest.display());
-    println!(
-        "  feature schema:                {}.schema.json",
-        features_path.display()
-    );
     Ok(())
 }

@@ -117,10 +117,10 @@ pub struct RegistryArg {
 
 fn input_for_training(args: &TrainArgs) -> Result<(TrainInput, String, Vec<u8>, flat::FlatSchema)> {
     let bytes = fs_bytes(&args.data)?;
-    let (table, snapshots, horizon) = match &args.schema {
+    let (table, snapshots, horizon, churn_types) = match &args.schema {
         Some(schema_path) => {
             let schema = flat::FlatSchema::load(schema_path)?;
-            (flat::load_flat(&args.data, &schema)?, None, 0)
+            (flat::load_flat(&args.data, &schema)?, None, 0, None)
         }
         None => {
             let (numeric, categorical) = features::model_inputs();
@@ -131,11 +131,17 @@ fn input_for_training(args: &TrainArgs) -> Result<(TrainInput, String, Vec<u8>, 
                     ft.unlabelled
                 );
             }
-            (ft.table, Some(ft.snapshots), ft.horizon_days)
+            (
+                ft.table,
+                Some(ft.snapshots),
+                ft.horizon_days,
+                ft.churn_types,
+            )
         }
     };
     let schema = table.schema.clone();
-    let input = training_input(&table, snapshots, horizon)?;
+    let mut input = training_input(&table, snapshots, horizon)?;
+    input.churn_types = churn_types;
     Ok((input, schema.name.clone(), bytes, schema))
 }
 
@@ -167,6 +173,7 @@ fn training_input(
         labels,
         snapshots,
         horizon_days: horizon,
+        churn_types: None,
     })
 }
 
@@ -254,6 +261,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             input: schema.clone(),
             fit_seconds: r.fit_seconds,
             predict_ms_per_1k: r.predict_ms_per_1k,
+            horizon_days: (input.horizon_days > 0).then_some(input.horizon_days),
         };
         registry.save(&manifest, &r.model, &[("report.html", html.as_bytes())])?;
     }

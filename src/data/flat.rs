@@ -209,6 +209,12 @@ pub fn load_inputs(path: &Path, schema: &FlatSchema) -> Result<FlatTable> {
     typed_frame(read_raw(path)?, path, schema, false, false)
 }
 
+/// [`load_inputs`] on a frame already read (rows filtered by the caller);
+/// `path` names the source in errors.
+pub fn inputs_from_frame(raw: DataFrame, path: &Path, schema: &FlatSchema) -> Result<FlatTable> {
+    typed_frame(raw, path, schema, false, false)
+}
+
 /// Types a frame. `strict`: every column needs a role and every row a label.
 /// `unique_ids`: the id column must be unique (not so in feature tables, where
 /// a customer has one row per snapshot).
@@ -437,6 +443,9 @@ pub struct FeatureTable {
     pub horizon_days: u32,
     /// Rows dropped because their label was not observed.
     pub unlabelled: usize,
+    /// Per row: 1 involuntary churn, 0 voluntary, `None` not churned or
+    /// unknown (from the `churn_type` column, when present).
+    pub churn_types: Option<Vec<Option<u8>>>,
 }
 
 /// The flat schema of a churnguard feature table.
@@ -526,11 +535,25 @@ pub fn load_feature_table(
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("horizon_days").and_then(|h| h.as_u64()))
         .map_or(90, |h| h as u32);
+    let churn_types = raw.column("churn_type").ok().and_then(|c| {
+        let c = c.cast(&DataType::String).ok()?;
+        let ca = c.str().ok()?;
+        Some(
+            ca.iter()
+                .map(|t| match t {
+                    Some("involuntary") => Some(1),
+                    Some("voluntary") => Some(0),
+                    _ => None,
+                })
+                .collect(),
+        )
+    });
     let table = typed_frame(raw, path, &schema, true, false)?;
     Ok(FeatureTable {
         table,
         snapshots,
         horizon_days,
         unlabelled,
+        churn_types,
     })
 }

@@ -8,6 +8,7 @@
 //! are handled by [`flat`]. [`synthetic`] is the seeded generator of a whole
 //! company, the embedded default data.
 
+pub mod columns;
 pub mod flat;
 pub mod schema;
 pub mod synthetic;
@@ -425,6 +426,16 @@ pub fn load_tables(dir: &Path, opts: LoadOptions) -> Result<Tables> {
     };
     validate::check_relations(&tables, dir)?;
     Ok(tables)
+}
+
+/// Reads and validates one event table from a file (such as a later
+/// `churn_events` export); `table` names its spec in [`TABLES`].
+pub fn load_table(path: &Path, table: &str, opts: LoadOptions) -> Result<DataFrame> {
+    let spec = schema::table(table).ok_or_else(|| DataError::MissingTable {
+        dir: path.to_path_buf(),
+        table: table.to_string(),
+    })?;
+    validate::check_table(spec, read_raw(path)?, path, opts.as_of)
 }
 
 /// File format for written tables.

@@ -327,6 +327,25 @@ pub struct FittedModel {
     pub model: ChurnModel,
     /// Probability calibration fitted on validation rows.
     pub calibrator: Calibrator,
+    /// P(involuntary | churn): a logistic model on the same transformed
+    /// inputs, fitted on the training churners whose type is known. Absent
+    /// when the training data had no churn types (flat tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn_type: Option<LogisticModel>,
+}
+
+/// Everything a scoring run needs from a model for a batch, from one pass
+/// of preprocessing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchScores {
+    /// Calibrated churn probabilities.
+    pub probabilities: Vec<f64>,
+    /// P(involuntary | churn) per row, when the model has a churn-type part.
+    pub p_involuntary: Option<Vec<f64>>,
+    /// The top reasons per row.
+    pub reasons: Vec<Vec<Reason>>,
+    /// Per row, the categorical inputs whose value fell into the unknown bucket.
+    pub unknown: Vec<Vec<String>>,
 }
 
 impl FittedModel {
@@ -374,9 +393,43 @@ impl FittedModel {
 
     /// The top `k` reasons per row: inputs pushing risk up, with their values.
     pub fn reasons(&self, batch: &Batch, k: usize) -> Result<Vec<Vec<Reason>>> {
+        let (x, _) = self.preprocessor.transform(batch)?;
+        Ok(self.reasons_of(batch, &x, k))
+    }
+
+    /// Probabilities, churn type, reasons and unknown categories of a batch.
+    pub fn score_batch(&self, batch: &Batch, k: usize) -> Result<BatchScores> {
+        let (x, unknown_any) = self.preprocessor.transform(batch)?;
+        let probabilities = self
+            .model
+            .raw_probabilities(&x)
+            .into_iter()
+            .map(|p| self.calibrator.apply(p))
+            .collect();
+        let p_involuntary = self.churn_type.as_ref().map(|m| m.probabilities(&x));
+        let reasons = self.reasons_of(batch, &x, k);
+        let unknown = unknown_any
+            .iter()
+            .enumerate()
+            .map(|(i, any)| {
+                if *any {
+                    self.preprocessor.unknown_inputs(batch, i)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        Ok(BatchScores {
+            probabilities,
+            p_involuntary,
+            reasons,
+            unknown,
+        })
+    }
+
+    fn reasons_of(&self, batch: &Batch, x: &Array2<f64>, k: usize) -> Vec<Vec<Reason>> {
         let p = &self.preprocessor;
-        let (x, _) = p.transform(batch)?;
-        let contrib = self.model.contributions(&x);
+        let contrib = self.model.contributions(x);
         let sources = p.encoded_source();
         let n_inputs = p.numeric.len() + p.categorical.len();
         let mut out = Vec::with_capacity(batch.len());
@@ -420,7 +473,7 @@ impl FittedModel {
                     .collect(),
             );
         }
-        Ok(out)
+        out
     }
 }
 

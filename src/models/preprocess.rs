@@ -176,6 +176,21 @@ impl Preprocessor {
         Ok(())
     }
 
+    /// The categorical inputs of row `i` whose value was not seen in training.
+    pub fn unknown_inputs(&self, batch: &Batch, i: usize) -> Vec<String> {
+        self.categorical
+            .iter()
+            .zip(&batch.categorical)
+            .filter(|(c, values)| {
+                let level = values[i].as_deref().unwrap_or(MISSING);
+                c.levels
+                    .binary_search_by(|l| l.as_str().cmp(level))
+                    .is_err()
+            })
+            .map(|(c, _)| c.name.clone())
+            .collect()
+    }
+
     /// Transforms raw rows into the model's input matrix. Returns the matrix and,
     /// per row, whether any categorical value fell into the unknown bucket.
     pub fn transform(&self, batch: &Batch) -> Result<(Array2<f64>, Vec<bool>)> {

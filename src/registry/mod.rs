@@ -125,6 +125,10 @@ pub struct Manifest {
     pub fit_seconds: f64,
     /// Milliseconds to score 1,000 rows.
     pub predict_ms_per_1k: f64,
+    /// The label horizon in days the probabilities refer to (feature
+    /// tables); absent for flat tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_days: Option<u32>,
 }
 
 /// A registry rooted at a directory.

@@ -200,6 +200,10 @@ pub struct TrainInput {
     pub snapshots: Option<Vec<i32>>,
     /// Label horizon in days (event data): train rows' horizons end before the first test snapshot.
     pub horizon_days: u32,
+    /// Per row, 1 when the churn was involuntary, 0 when voluntary, `None`
+    /// when the row did not churn or the type is unknown. With it, every
+    /// model also learns P(involuntary | churn).
+    pub churn_types: Option<Vec<Option<u8>>>,
 }
 
 /// One family's outcome.
@@ -433,6 +437,31 @@ fn fit_family(
     Ok((pre, model, params.expect("params serialise")))
 }
 
+/// P(involuntary | churn) on the training churners whose type is known; `None`
+/// without types or without both types among them.
+fn fit_churn_type(
+    pre: &Preprocessor,
+    train_batch: &Batch,
+    input: &TrainInput,
+    train_rows: &[usize],
+    config: &TrainConfig,
+) -> Result<Option<LogisticModel>> {
+    let Some(types) = &input.churn_types else {
+        return Ok(None);
+    };
+    let (local, y): (Vec<usize>, Vec<u8>) = train_rows
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &i)| types.get(i).copied().flatten().map(|t| (k, t)))
+        .unzip();
+    let involuntary = y.iter().filter(|t| **t == 1).count();
+    if involuntary < 5 || y.len() - involuntary < 5 {
+        return Ok(None);
+    }
+    let (x, _) = pre.transform(&train_batch.select(&local))?;
+    Ok(Some(LogisticModel::fit(&x, &y, &config.logistic)?))
+}
+
 fn calibrate(method: CalibrationMethod, y: &[u8], p: &[f64]) -> Calibrator {
     match method {
         CalibrationMethod::Platt => Calibrator::fit_platt(y, p).unwrap_or(Calibrator::Identity),
@@ -492,10 +521,12 @@ pub fn train_with_progress(
                 }
                 Err(e) => return Err(e),
             };
+        let churn_type = fit_churn_type(&pre, &train_batch, input, &parts.train, config)?;
         let mut fitted = FittedModel {
             preprocessor: pre,
             model,
             calibrator: Calibrator::Identity,
+            churn_type,
         };
         let raw_val = fitted.predict_raw(&val_batch)?;
         fitted.calibrator = calibrate(config.calibration, &y_val, &raw_val);

@@ -52,11 +52,24 @@ fn generated_input() -> TrainInput {
         .iter()
         .map(|v| v.unwrap())
         .collect();
+    let churn_types = table
+        .column("churn_type")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|t| match t {
+            Some("involuntary") => Some(1),
+            Some("voluntary") => Some(0),
+            _ => None,
+        })
+        .collect();
     TrainInput {
         batch,
         labels,
         snapshots: Some(snapshots),
         horizon_days: 90,
+        churn_types: Some(churn_types),
     }
 }
 
@@ -214,6 +227,7 @@ fn manifest_for(id: &str, r: &churnguard::train::FamilyResult) -> churnguard::re
         input: FlatSchema::parse("id = \"customer_id\"\n[target]\ncolumn = \"churned\"\npositive = \"1\"\n[columns]\nnumeric = [\"x\"]\n", std::path::Path::new("s.toml")).unwrap(),
         fit_seconds: r.fit_seconds,
         predict_ms_per_1k: r.predict_ms_per_1k,
+        horizon_days: Some(90),
     }
 }
 
@@ -283,6 +297,7 @@ fn telco() -> Option<(churnguard::data::flat::FlatTable, TrainInput)> {
             labels,
             snapshots: None,
             horizon_days: 0,
+            churn_types: None,
         },
     ))
 }
@@ -362,6 +377,7 @@ fn credit_card_neural_meets_the_quality_bar() {
         labels,
         snapshots: None,
         horizon_days: 0,
+        churn_types: None,
     };
     let report = train(&input, &config(&[Family::Neural])).unwrap();
     let auc = report.results[0].test.roc_auc.unwrap();
@@ -398,6 +414,7 @@ fn credit_card_tree_meets_the_quality_bar() {
         labels,
         snapshots: None,
         horizon_days: 0,
+        churn_types: None,
     };
     let report = train(&input, &config(&[Family::Tree])).unwrap();
     let auc = report.results[0].test.roc_auc.unwrap();

@@ -37,7 +37,18 @@ fn every_source_file_starts_with_a_module_doc() {
 fn the_domain_does_no_io_and_knows_no_shell() {
     // Only data/ (and later registry/) touch the filesystem; only cli/ and
     // main.rs know about the command line.
-    let domain = ["features", "eval", "models", "train", "report"];
+    let domain = [
+        "features",
+        "eval",
+        "models",
+        "train",
+        "report",
+        "health",
+        "value",
+        "interventions",
+        "kpi",
+        "scoring",
+    ];
     let banned = [
         "std::fs",
         "fs_err",
@@ -46,6 +57,7 @@ fn the_domain_does_no_io_and_knows_no_shell() {
         "tokio",
         "std::io::stdout",
         "println!",
+        "sqlx",
     ];
     for module in domain {
         for path in rust_files(&root().join("src").join(module)) {
@@ -81,6 +93,24 @@ fn the_domain_does_no_io_and_knows_no_shell() {
                 !text.contains("std::fs") && !text.contains("fs_err"),
                 "{rel} touches the filesystem"
             );
+        }
+    }
+}
+
+#[test]
+fn only_the_store_speaks_sql_and_only_the_server_speaks_http() {
+    for path in rust_files(&root().join("src")) {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !rel.starts_with("src/store") {
+            assert!(!text.contains("sqlx"), "{rel} uses sqlx: only store/ may");
+        }
+        if !rel.starts_with("src/serve") {
+            assert!(!text.contains("axum"), "{rel} uses axum: only serve/ may");
         }
     }
 }

@@ -1,0 +1,551 @@
+//! `score`, `outcomes`, `simulate-outcomes`, `kpi`, `runs`, `audit` and
+//! `config`: the customer-success side of the command line. Each parses its
+//! flags, loads the config, and calls one service or store function.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+
+use super::UsageError;
+use crate::config::Config;
+use crate::data;
+use crate::interventions::{OutcomeReport, SaveRate};
+use crate::service::{self, OutcomesRequest, ScoreRunRequest, SimulateRequest};
+use crate::store::Store;
+
+/// Flags every command that reads the config or the store shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Config file (TOML). Defaults to ./churnguard.toml when present, else the built-in presets.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Store URL: sqlite://PATH or postgres://… (overrides the config and CHURNGUARD_DATABASE_URL).
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+/// Flags of `churnguard score`.
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// Model id, or `champion`.
+    #[arg(long, default_value = "champion")]
+    pub model: String,
+    /// An event-table directory (features are built at the snapshot), a feature
+    /// table from `churnguard features`, or a flat table with --schema.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output directory: scores (Parquet and CSV), risk list, interventions, scorecards, summary.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Snapshot date (YYYY-MM-DD) or `latest` (the day after the data ends).
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// TOML schema of a flat table (defaults to the model's).
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Model registry directory.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
+    /// Id of this run (default: run-<snapshot>-<time>).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Reject event dates after this day (default: today).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Flags of `churnguard outcomes`.
+#[derive(Debug, clap::Args)]
+pub struct OutcomesArgs {
+    /// Later churn events: an event-table directory or a churn_events CSV/Parquet file.
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Last day the churn data covers (default: the data's end; for a lone file, its last churn).
+    #[arg(long)]
+    pub observed_until: Option<NaiveDate>,
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Flags of `churnguard simulate-outcomes`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Generated data directory (its churn events are the untreated world).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// True effect per playbook: share of reachable churns it prevents, e.g.
+    /// `csm_call=0.3,nurture_email=0.05`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub effects: Vec<String>,
+    /// Seed of the coins.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Directory for the treated world's churn_events.parquet.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Flags of `churnguard kpi`.
+#[derive(Debug, clap::Args)]
+pub struct KpiArgs {
+    /// Scoring run id, or `latest`.
+    #[arg(long, default_value = "latest")]
+    pub run: String,
+    /// Role: account_manager or acquisition (default: both).
+    #[arg(long)]
+    pub role: Option<crate::kpi::Role>,
+    /// Stage: balanced, growth or mature (default: the config's).
+    #[arg(long)]
+    pub stage: Option<crate::kpi::Stage>,
+    /// Rows to print per role.
+    #[arg(long, default_value_t = 15)]
+    pub top: usize,
+    /// Also write the scorecards as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `churnguard audit …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; exit 3 when it is broken.
+    Verify(StoreArgs),
+    /// Print the newest audit entries.
+    Show {
+        /// Entries to print.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Config and store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `churnguard config …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Check a config file; print the first bad key.
+    Check(StoreArgs),
+    /// Print the effective config as TOML.
+    Show(StoreArgs),
+}
+
+/// Loads the layered config: defaults < file < environment < flags.
+pub fn load_config(args: &StoreArgs) -> Result<Config> {
+    let default_file = Path::new("churnguard.toml");
+    let path = args
+        .config
+        .clone()
+        .or_else(|| default_file.is_file().then(|| default_file.to_path_buf()));
+    let mut config = match &path {
+        Some(p) => Config::from_toml(&data::read_text(p)?, &p.display().to_string())?,
+        None => Config::default(),
+    };
+    if let Ok(url) = std::env::var("CHURNGUARD_DATABASE_URL") {
+        if !url.trim().is_empty() {
+            config.store.url = url;
+        }
+    }
+    if let Some(url) = &args.store {
+        config.store.url = url.clone();
+    }
+    Ok(config)
+}
+
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn open_store(config: &Config) -> Result<Store> {
+    Ok(Store::connect(&config.store.url).await?)
+}
+
+/// Runs `churnguard score`.
+pub fn score(args: &ScoreArgs) -> Result<()> {
+    let config = load_config(&args.store)?;
+    let req = ScoreRunRequest {
+        registry: args.registry.clone(),
+        model: args.model.clone(),
+        data: args.data.clone(),
+        schema: args.schema.clone(),
+        snapshot: Some(args.snapshot.clone()),
+        out: Some(args.out.clone()),
+        run_id: args.run_id.clone(),
+        actor: "cli".into(),
+        as_of: args.as_of,
+    };
+    let t0 = std::time::Instant::now();
+    let summary = runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let s = service::score_run(&req, &config, &store).await;
+        store.close().await;
+        anyhow::Ok(s?)
+    })?;
+    let run = &summary.run;
+    println!(
+        "scored {} customers at {} with {} ({}) in {:.2?}: run {} saved to {}",
+        run.customers,
+        run.snapshot_date,
+        run.model_id,
+        run.model_family,
+        t0.elapsed(),
+        run.run_id,
+        crate::store::redact(&config.store.url)
+    );
+    let bands: Vec<String> = ["green", "yellow", "red"]
+        .iter()
+        .map(|b| format!("{b} {}", summary.bands.get(*b).copied().unwrap_or(0)))
+        .collect();
+    println!("  health bands: {}", bands.join(", "));
+    let actions: Vec<String> = summary
+        .actions
+        .iter()
+        .map(|(a, n)| format!("{a} {n}"))
+        .collect();
+    println!(
+        "  interventions: {}; closed on recovery {}, expired {}",
+        if actions.is_empty() {
+            "none".to_string()
+        } else {
+            actions.join(", ")
+        },
+        summary.closed.0,
+        summary.closed.1
+    );
+    if let Some(rc) = run.summary.get("revenue_churn_90d") {
+        println!(
+            "  last 90 days: logo churn {:.1}%, gross revenue churn {:.1}%, net revenue retention {:.1}%",
+            100.0 * rc["logo_churn_rate"].as_f64().unwrap_or(0.0),
+            100.0 * rc["gross_revenue_churn_rate"].as_f64().unwrap_or(0.0),
+            100.0 * rc["net_revenue_retention"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let Some(low) = run.summary.get("clv_cac_below_minimum") {
+        println!(
+            "  CLV/CAC below {}: {} customers, {} reps, channels {}",
+            config.value.min_clv_cac, low["customers"], low["reps"], low["channels"]
+        );
+    }
+    println!("  top of the risk list (expected loss = probability x CLV):");
+    for r in summary.top.iter().take(5) {
+        println!(
+            "    {:>8} {:<28} {:>6} health {:>5.1} p {:.3} CLV {:>9.0} loss {:>8.0}  {}",
+            r.customer_id,
+            r.name.as_deref().unwrap_or("-"),
+            r.band,
+            r.health,
+            r.churn_probability,
+            r.clv,
+            r.expected_loss,
+            r.intervention.as_deref().unwrap_or("")
+        );
+    }
+    for f in &summary.files {
+        println!("  wrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn print_save_rate(label: &str, s: &SaveRate) {
+    let rel = match (s.relative, s.relative_ci) {
+        (Some(r), Some((a, b))) => format!(
+            "{:.1}% of would-be churners saved (95% CI {:.1}% to {:.1}%)",
+            100.0 * r,
+            100.0 * a,
+            100.0 * b
+        ),
+        _ => "relative save rate: no control churners yet".into(),
+    };
+    println!(
+        "  {label:<22} treated {:>5} (churned {:>4}, {:.1}%)  control {:>4} (churned {:>3}, {:.1}%)  save rate {:+.1} pts (95% CI {:+.1} to {:+.1}); {rel}",
+        s.treated.customers,
+        s.treated.churned,
+        100.0 * s.treated.churn_rate(),
+        s.control.customers,
+        s.control.churned,
+        100.0 * s.control.churn_rate(),
+        100.0 * s.absolute,
+        100.0 * s.absolute_ci.0,
+        100.0 * s.absolute_ci.1,
+    );
+}
+
+/// Prints an outcome report.
+pub fn print_outcomes(report: &OutcomeReport) {
+    match &report.overall {
+        Some(s) => {
+            println!(
+                "warning-customer conversion rate (treated customers retained): {:.1}% against {:.1}% in control",
+                100.0 * s.treated_retention,
+                100.0 * s.control_retention
+            );
+            print_save_rate("all playbooks", s);
+        }
+        None => println!("no settled outcomes in both arms yet"),
+    }
+    for p in &report.playbooks {
+        match &p.save_rate {
+            Some(s) => print_save_rate(&p.playbook, s),
+            None => println!(
+                "  {:<22} not enough settled outcomes in both arms",
+                p.playbook
+            ),
+        }
+    }
+    println!("  pending (window not over): {} customers", report.pending);
+}
+
+/// Runs `churnguard outcomes`.
+pub fn outcomes(args: &OutcomesArgs) -> Result<()> {
+    let config = load_config(&args.store)?;
+    let req = OutcomesRequest {
+        events: args.events.clone(),
+        observed_until: args.observed_until,
+        actor: "cli".into(),
+    };
+    let report = runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let r = service::ingest_outcomes(&req, &config, &store).await;
+        store.close().await;
+        anyhow::Ok(r?)
+    })?;
+    println!(
+        "outcomes within {} days of each intervention, from {}:",
+        config.interventions.outcome_window_days,
+        args.events.display()
+    );
+    print_outcomes(&report);
+    Ok(())
+}
+
+/// Parses `name=0.3` pairs.
+fn parse_effects(pairs: &[String]) -> Result<BTreeMap<String, f64>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("--effects {p:?}: expected PLAYBOOK=EFFECT")))?;
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| UsageError(format!("--effects {p:?}: {v:?} is not a number")))?;
+            Ok((k.trim().to_string(), v))
+        })
+        .collect()
+}
+
+/// Runs `churnguard simulate-outcomes`.
+pub fn simulate(args: &SimulateArgs) -> Result<()> {
+    let config = load_config(&args.store)?;
+    let req = SimulateRequest {
+        data: args.data.clone(),
+        effects: parse_effects(&args.effects)?,
+        seed: args.seed,
+        out: args.out.clone(),
+    };
+    let s = runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let r = service::simulate_outcomes(&req, &config, &store).await;
+        store.close().await;
+        anyhow::Ok(r?)
+    })?;
+    println!(
+        "simulated treatment over {} treated records: {} of {} churn events prevented; wrote {}",
+        s.treated,
+        s.prevented,
+        s.churn_events,
+        s.file.display()
+    );
+    Ok(())
+}
+
+/// Runs `churnguard kpi`.
+pub fn kpi(args: &KpiArgs) -> Result<()> {
+    let config = load_config(&args.store)?;
+    let stage = args.stage.unwrap_or(config.kpi.stage);
+    let roles = match args.role {
+        Some(r) => vec![r],
+        None => vec![
+            crate::kpi::Role::AccountManager,
+            crate::kpi::Role::Acquisition,
+        ],
+    };
+    let (run, sets) = runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let run = store.run(&args.run).await?;
+        let mut sets = Vec::new();
+        for role in &roles {
+            sets.push((
+                *role,
+                store
+                    .scorecards(&run.run_id, role.name(), stage.name())
+                    .await?,
+            ));
+        }
+        store.close().await;
+        anyhow::Ok((run, sets))
+    })?;
+    println!(
+        "KPI scorecards of run {} (snapshot {}), stage {}:",
+        run.run_id,
+        run.snapshot_date,
+        stage.name()
+    );
+    for (role, cards) in &sets {
+        if cards.is_empty() {
+            println!("  {}: none (the run scored no event data)", role.name());
+            continue;
+        }
+        println!("  {} ({} people; * = top 10%):", role.name(), cards.len());
+        for c in cards.iter().take(args.top) {
+            let metrics: Vec<String> = c["metrics"]
+                .as_array()
+                .map(|ms| {
+                    ms.iter()
+                        .filter(|m| m["weight"].as_f64().unwrap_or(0.0) > 0.0)
+                        .map(|m| {
+                            format!(
+                                "{} {:.1}",
+                                m["metric"].as_str().unwrap_or("?"),
+                                m["contribution"].as_f64().unwrap_or(0.0)
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "   {:>3}{} {:<22} {:>5.1}  [{}]",
+                c["rank"],
+                if c["top"].as_bool() == Some(true) {
+                    "*"
+                } else {
+                    " "
+                },
+                c["name"].as_str().unwrap_or("?"),
+                c["composite"].as_f64().unwrap_or(0.0),
+                metrics.join(", ")
+            );
+        }
+    }
+    if let Some(out) = &args.out {
+        let doc = serde_json::json!({
+            "run_id": run.run_id,
+            "stage": stage.name(),
+            "scorecards": sets.iter().map(|(r, c)| serde_json::json!({"role": r.name(), "cards": c})).collect::<Vec<_>>(),
+        });
+        data::write_text(out, &serde_json::to_string_pretty(&doc)?)?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// Runs `churnguard runs`.
+pub fn runs(args: &StoreArgs) -> Result<()> {
+    let config = load_config(args)?;
+    let runs = runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let r = store.runs().await;
+        store.close().await;
+        anyhow::Ok(r?)
+    })?;
+    if runs.is_empty() {
+        println!(
+            "no scoring runs in {}",
+            crate::store::redact(&config.store.url)
+        );
+    }
+    for r in runs {
+        println!(
+            "{}  snapshot {}  {} customers  model {} ({})",
+            r.run_id, r.snapshot_date, r.customers, r.model_id, r.model_family
+        );
+    }
+    Ok(())
+}
+
+/// The audit chain is broken: exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log's hash chain is broken ({0} problem(s))")]
+pub struct AuditBroken(pub usize);
+
+/// Runs `churnguard audit …`.
+pub fn audit(cmd: &AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Verify(args) => {
+            let config = load_config(args)?;
+            let (result, head) = runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let log = store.audit_log().await?;
+                let head = log.last().map(|e| (e.seq, e.hash.clone()));
+                store.close().await;
+                anyhow::Ok((crate::store::verify_chain(&log), head))
+            })?;
+            match result {
+                Ok(n) => {
+                    println!("audit log intact: {n} entries, hash chain verified");
+                    if let Some((seq, hash)) = head {
+                        println!("head: entry {seq}, hash {hash} (record it elsewhere to detect truncation)");
+                    }
+                    Ok(())
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        println!("entry {}: {}", p.seq, p.message);
+                    }
+                    Err(AuditBroken(problems.len()).into())
+                }
+            }
+        }
+        AuditCommand::Show { limit, store } => {
+            let config = load_config(store)?;
+            let log = runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let l = store.audit_log().await;
+                store.close().await;
+                anyhow::Ok(l?)
+            })?;
+            for e in log.iter().rev().take(*limit).rev() {
+                let at = chrono::DateTime::from_timestamp(e.at, 0)
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_default();
+                println!(
+                    "{:>6} {} {:<10} {:<22} {:<24} {}",
+                    e.seq, at, e.actor, e.action, e.subject, e.details
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs `churnguard config …`.
+pub fn config(cmd: &ConfigCommand) -> Result<()> {
+    match cmd {
+        ConfigCommand::Check(args) => {
+            load_config(args)?;
+            println!("config ok");
+            Ok(())
+        }
+        ConfigCommand::Show(args) => {
+            let c = load_config(args)?;
+            print!("{}", toml::to_string_pretty(&c)?);
+            Ok(())
+        }
+    }
+}

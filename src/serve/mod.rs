@@ -1,0 +1,5 @@
+//! The HTTP server: `churnguard serve`.
+
+pub mod config;
+
+pub use config::ServeConfig;

@@ -1,0 +1,731 @@
+//! `score_run`: batch scoring of every active customer at a snapshot.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::{Result, ServiceError};
+use crate::config::Config;
+use crate::data::schema::{date_from_days, days_from_date};
+use crate::data::{self, columns, flat, LoadOptions, Tables};
+use crate::features::{self, FeatureParams};
+use crate::interventions::{self, Arm, Choice, ClvThresholds, Intervention};
+use crate::kpi::{self, Role, Stage};
+use crate::models::Batch;
+use crate::registry::{Manifest, Registry};
+use crate::scoring::{self, CustomerContext, ScoredCustomer, Settings};
+use crate::store::{CustomerScoreRecord, RunRecord, Store};
+use crate::value;
+
+/// What to score, with what, and where the results go.
+#[derive(Debug, Clone)]
+pub struct ScoreRunRequest {
+    /// Model registry directory.
+    pub registry: PathBuf,
+    /// Model id or `champion`.
+    pub model: String,
+    /// An event-table directory, a feature table from `churnguard features`,
+    /// or a flat table (with `schema`).
+    pub data: PathBuf,
+    /// TOML schema of a flat table (defaults to the model's).
+    pub schema: Option<PathBuf>,
+    /// Snapshot: `YYYY-MM-DD`, or `latest` (the default: the day after the data ends).
+    pub snapshot: Option<String>,
+    /// Directory for the output files; none writes only to the store.
+    pub out: Option<PathBuf>,
+    /// The run's id; defaults to `run-<snapshot>-<time>`.
+    pub run_id: Option<String>,
+    /// Who asked (`cli`, or an API key's name), for the audit log.
+    pub actor: String,
+    /// Reject event dates after this day (defaults to today).
+    pub as_of: Option<NaiveDate>,
+}
+
+/// What a scoring run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRunSummary {
+    /// The run as stored.
+    pub run: RunRecord,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Customers per band.
+    pub bands: BTreeMap<String, usize>,
+    /// Policy choices per action (`new`, `updated`, `control`, `cooldown`, `capacity`).
+    pub actions: BTreeMap<String, usize>,
+    /// Open interventions closed on recovery, and expired.
+    pub closed: (usize, usize),
+    /// The ten largest expected losses.
+    pub top: Vec<CustomerScoreRecord>,
+    /// Scorecards saved (employees × role × stage), 0 without event data.
+    pub scorecards: usize,
+}
+
+/// Rows to score and what is known about them.
+struct Prepared {
+    batch: Batch,
+    contexts: Vec<CustomerContext>,
+    snapshot: NaiveDate,
+    /// Extra per-row columns for the output files (channel, rep, MRR change, NPS).
+    frame: DataFrame,
+    tables: Option<Tables>,
+}
+
+fn parse_snapshot(s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        ServiceError::BadRequest(format!("snapshot {s:?}: expected YYYY-MM-DD or `latest`"))
+    })
+}
+
+fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
+    let input = match &req.schema {
+        Some(p) => flat::FlatSchema::load(p)?,
+        None => manifest.input.clone(),
+    };
+    let batch_of = |frame: &DataFrame| -> Result<Batch> {
+        Ok(Batch::from_frame(
+            frame,
+            &input.id,
+            &input.columns.numeric,
+            &input.columns.categorical,
+        )?)
+    };
+    if req.data.is_dir() {
+        let opts = req
+            .as_of
+            .map_or_else(LoadOptions::default, |as_of| LoadOptions { as_of });
+        let tables = data::load_tables(&req.data, opts)?;
+        let snapshot = match req.snapshot.as_deref() {
+            None | Some("latest") => features::latest_snapshot(&tables)?,
+            Some(s) => parse_snapshot(s)?,
+        };
+        let frame = features::build_features(
+            &tables,
+            &FeatureParams {
+                snapshots: vec![snapshot],
+                horizon_days: manifest.horizon_days.unwrap_or(90),
+            },
+        )?;
+        if frame.height() == 0 {
+            return Err(ServiceError::BadRequest(format!(
+                "no active customers at {snapshot} in {}",
+                req.data.display()
+            )));
+        }
+        let names: HashMap<String, String> = columns::strs(&tables.customers, "customer_id")
+            .unwrap_or_default()
+            .into_iter()
+            .zip(columns::strs(&tables.customers, "name").unwrap_or_default())
+            .filter_map(|(i, n)| Some((i?, n?)))
+            .collect();
+        let contexts = CustomerContext::from_frame(&frame, &names);
+        let batch = batch_of(&frame)?;
+        return Ok(Prepared {
+            batch,
+            contexts,
+            snapshot,
+            frame,
+            tables: Some(tables),
+        });
+    }
+    if !req.data.is_file() {
+        return Err(ServiceError::BadPath {
+            path: req.data.clone(),
+            message: "no such file or directory".into(),
+        });
+    }
+    let mut raw = data::read_raw(&req.data)?;
+    let mut snapshot = None;
+    if raw.column("snapshot_date").is_ok() {
+        let days: Vec<Option<i32>> = match columns::days(&raw, "snapshot_date") {
+            Ok(d) => d,
+            Err(_) => {
+                let parsed = raw
+                    .column("snapshot_date")
+                    .and_then(|c| c.cast(&DataType::Date))
+                    .map_err(|e| ServiceError::BadPath {
+                        path: req.data.clone(),
+                        message: format!("column `snapshot_date`: {e}"),
+                    })?;
+                let df = DataFrame::new(raw.height(), vec![parsed])
+                    .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                columns::days(&df, "snapshot_date").map_err(ServiceError::BadRequest)?
+            }
+        };
+        let want = match req.snapshot.as_deref() {
+            None | Some("latest") => days.iter().flatten().copied().max(),
+            Some(s) => Some(days_from_date(parse_snapshot(s)?)),
+        };
+        let Some(want) = want else {
+            return Err(ServiceError::BadPath {
+                path: req.data.clone(),
+                message: "column `snapshot_date` holds no dates".into(),
+            });
+        };
+        let mask: BooleanChunked = days.iter().map(|d| *d == Some(want)).collect();
+        raw = raw
+            .filter(&mask)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        if raw.height() == 0 {
+            return Err(ServiceError::BadRequest(format!(
+                "{} has no rows at snapshot {}",
+                req.data.display(),
+                date_from_days(want)
+            )));
+        }
+        snapshot = Some(date_from_days(want));
+    }
+    let snapshot = match (snapshot, req.snapshot.as_deref()) {
+        (Some(s), _) => s,
+        (None, Some(s)) if s != "latest" => parse_snapshot(s)?,
+        _ => chrono::Utc::now().date_naive(),
+    };
+    let contexts = CustomerContext::from_frame(&raw, &HashMap::new());
+    let table = flat::inputs_from_frame(raw.clone(), &req.data, &input)?;
+    let batch = batch_of(&table.frame)?;
+    Ok(Prepared {
+        batch,
+        contexts,
+        snapshot,
+        frame: raw,
+        tables: None,
+    })
+}
+
+fn record_of(
+    run_id: &str,
+    snapshot: &str,
+    c: &ScoredCustomer,
+    choice: Option<&Choice>,
+) -> CustomerScoreRecord {
+    CustomerScoreRecord {
+        run_id: run_id.to_string(),
+        customer_id: c.customer_id.clone(),
+        snapshot_date: snapshot.to_string(),
+        name: c.context.name.clone(),
+        owner: c.context.account_manager.clone(),
+        segment: c.context.segment.clone(),
+        churn_probability: c.churn_probability,
+        p_involuntary: c.p_involuntary,
+        churn_type: c.churn_type.map(|t| t.name().to_string()),
+        clv: c.clv,
+        clv_cac: c.clv_cac,
+        expected_loss: c.expected_loss,
+        health: c.health.score,
+        band: c.health.band.name().to_string(),
+        health_change: c.trend.change,
+        trend: c.trend.direction.name().to_string(),
+        profile: c.health.profile.clone(),
+        components: c.health.components.clone(),
+        reasons: c.reasons.clone(),
+        intervention: choice.map(|ch| format!("{} ({})", ch.playbook, ch.action)),
+    }
+}
+
+fn scores_frame(
+    records: &[CustomerScoreRecord],
+    choices: &HashMap<&str, &Choice>,
+) -> Result<DataFrame> {
+    let n = records.len();
+    let s = |f: &dyn Fn(&CustomerScoreRecord) -> Option<String>| -> Vec<Option<String>> {
+        records.iter().map(f).collect()
+    };
+    let x = |f: &dyn Fn(&CustomerScoreRecord) -> Option<f64>| -> Vec<Option<f64>> {
+        records.iter().map(f).collect()
+    };
+    let mut cols = vec![
+        Column::new("customer_id".into(), s(&|r| Some(r.customer_id.clone()))),
+        Column::new("name".into(), s(&|r| r.name.clone())),
+        Column::new("owner".into(), s(&|r| r.owner.clone())),
+        Column::new("segment".into(), s(&|r| r.segment.clone())),
+        Column::new(
+            "churn_probability".into(),
+            x(&|r| Some(r.churn_probability)),
+        ),
+        Column::new("churn_type".into(), s(&|r| r.churn_type.clone())),
+        Column::new("p_involuntary".into(), x(&|r| r.p_involuntary)),
+        Column::new("clv".into(), x(&|r| Some(r.clv))),
+        Column::new("clv_cac".into(), x(&|r| r.clv_cac)),
+        Column::new("expected_loss".into(), x(&|r| Some(r.expected_loss))),
+        Column::new("health".into(), x(&|r| Some(r.health))),
+        Column::new("band".into(), s(&|r| Some(r.band.clone()))),
+        Column::new("health_change".into(), x(&|r| r.health_change)),
+        Column::new("trend".into(), s(&|r| Some(r.trend.clone()))),
+        Column::new("profile".into(), s(&|r| Some(r.profile.clone()))),
+    ];
+    for component in crate::health::Component::ALL {
+        cols.push(Column::new(
+            format!("health_{}", component.name()).as_str().into(),
+            x(&|r| {
+                r.components
+                    .iter()
+                    .find(|c| c.component == component)
+                    .map(|c| c.contribution)
+            }),
+        ));
+    }
+    cols.push(Column::new(
+        "reasons".into(),
+        s(&|r| {
+            Some(
+                r.reasons
+                    .iter()
+                    .map(|x| format!("{} = {}", x.feature, x.value))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        }),
+    ));
+    cols.push(Column::new(
+        "intervention".into(),
+        s(&|r| {
+            choices
+                .get(r.customer_id.as_str())
+                .map(|c| c.playbook.clone())
+        }),
+    ));
+    cols.push(Column::new(
+        "intervention_action".into(),
+        s(&|r| {
+            choices
+                .get(r.customer_id.as_str())
+                .map(|c| c.action.to_string())
+        }),
+    ));
+    cols.push(Column::new(
+        "intervention_owner".into(),
+        s(&|r| {
+            choices
+                .get(r.customer_id.as_str())
+                .and_then(|c| c.owner.clone())
+        }),
+    ));
+    DataFrame::new(n, cols).map_err(|e| ServiceError::BadRequest(e.to_string()))
+}
+
+fn interventions_frame(created: &[Intervention]) -> Result<DataFrame> {
+    let iso = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%dT%H:%MZ").to_string())
+            .unwrap_or_default()
+    };
+    DataFrame::new(
+        created.len(),
+        vec![
+            Column::new(
+                "intervention_id".into(),
+                created.iter().map(|i| i.id).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customer_id".into(),
+                created
+                    .iter()
+                    .map(|i| i.customer_id.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "playbook".into(),
+                created
+                    .iter()
+                    .map(|i| i.playbook.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "rule".into(),
+                created.iter().map(|i| i.rule.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "arm".into(),
+                created.iter().map(|i| i.arm.name()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "status".into(),
+                created.iter().map(|i| i.status.name()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "channel".into(),
+                created
+                    .iter()
+                    .map(|i| i.channel.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "owner".into(),
+                created.iter().map(|i| i.owner.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "priority".into(),
+                created.iter().map(|i| i.priority).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "due".into(),
+                created.iter().map(|i| iso(i.due_at)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "expected_value".into(),
+                created.iter().map(|i| i.expected_value).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .map_err(|e| ServiceError::BadRequest(e.to_string()))
+}
+
+fn group_frame(groups: &[value::GroupValue], key: &str) -> Result<DataFrame> {
+    DataFrame::new(
+        groups.len(),
+        vec![
+            Column::new(
+                key.into(),
+                groups.iter().map(|g| g.group.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customers".into(),
+                groups
+                    .iter()
+                    .map(|g| g.customers as u64)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "mean_clv".into(),
+                groups.iter().map(|g| g.mean_clv).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "mean_cac".into(),
+                groups.iter().map(|g| g.mean_cac).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "clv_cac".into(),
+                groups.iter().map(|g| g.clv_cac).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "below_minimum".into(),
+                groups.iter().map(|g| g.below_minimum).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .map_err(|e| ServiceError::BadRequest(e.to_string()))
+}
+
+/// Per owner, the save rate of their treated customers against their control
+/// customers, from outcomes already observed.
+async fn owner_save_rates(store: &Store) -> Result<HashMap<String, f64>> {
+    let observed = store.observed_outcomes().await?;
+    let mut by_owner: HashMap<String, [(usize, usize); 2]> = HashMap::new();
+    for (i, churned) in observed {
+        let arm = match i.arm {
+            Arm::Treated => 0,
+            Arm::Control => 1,
+        };
+        let e = by_owner.entry(i.owner).or_default();
+        e[arm].0 += 1;
+        e[arm].1 += usize::from(churned);
+    }
+    Ok(by_owner
+        .into_iter()
+        .filter_map(|(owner, [t, c])| {
+            (t.0 > 0 && c.0 > 0).then(|| (owner, c.1 as f64 / c.0 as f64 - t.1 as f64 / t.0 as f64))
+        })
+        .collect())
+}
+
+/// Scores every active customer at a snapshot, plans interventions, builds
+/// KPI scorecards (event data), saves the run and writes the output files.
+pub async fn score_run(
+    req: &ScoreRunRequest,
+    config: &Config,
+    store: &Store,
+) -> Result<ScoreRunSummary> {
+    let registry = Registry::open(&req.registry)?;
+    let (manifest, model) = registry.load(&req.model)?;
+    let horizon = manifest
+        .horizon_days
+        .unwrap_or(config.value.default_horizon_days);
+    let prepared = prepare(req, &manifest)?;
+    let snapshot = prepared.snapshot.format("%Y-%m-%d").to_string();
+    let run_id = req.run_id.clone().unwrap_or_else(|| {
+        format!(
+            "run-{}-{}",
+            snapshot,
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%3f")
+        )
+    });
+    let previous = store.previous_scores(&snapshot).await?;
+    let settings = Settings {
+        scoring: &config.scoring,
+        health: &config.health,
+        value: &config.value,
+        policy: &config.interventions,
+        clv_thresholds: None,
+    };
+    let scored = scoring::score_customers(
+        &model,
+        horizon,
+        &prepared.batch,
+        &prepared.contexts,
+        &previous,
+        settings,
+    )?;
+    // The run happens at the snapshot: SLAs, cooldowns and outcome windows
+    // count from it, so back-filled runs replay the timeline faithfully.
+    let now = prepared
+        .snapshot
+        .and_hms_opt(0, 0, 0)
+        .map_or_else(crate::store::now, |t| t.and_utc().timestamp());
+    let max_cooldown = config
+        .interventions
+        .playbooks
+        .iter()
+        .map(|p| p.cooldown_days)
+        .fold(1.0, f64::max);
+    let existing = store
+        .interventions_for_planning(now, max_cooldown + 1.0)
+        .await?;
+    let inputs: Vec<_> = scored.iter().map(ScoredCustomer::policy_input).collect();
+    let plan = interventions::plan(&config.interventions, &inputs, &existing, &run_id, now);
+    let choices: HashMap<&str, &Choice> = plan
+        .choices
+        .iter()
+        .map(|c| (c.customer_id.as_str(), c))
+        .collect();
+    let mut records: Vec<CustomerScoreRecord> = scored
+        .iter()
+        .map(|c| {
+            record_of(
+                &run_id,
+                &snapshot,
+                c,
+                choices.get(c.customer_id.as_str()).copied(),
+            )
+        })
+        .collect();
+    records.sort_by(|a, b| {
+        b.expected_loss
+            .total_cmp(&a.expected_loss)
+            .then_with(|| a.customer_id.cmp(&b.customer_id))
+    });
+
+    // Summary figures.
+    let mut bands: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &records {
+        *bands.entry(r.band.clone()).or_default() += 1;
+    }
+    let mut actions: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &plan.choices {
+        *actions.entry(c.action.to_string()).or_default() += 1;
+    }
+    let clvs: Vec<f64> = scored.iter().map(|c| c.clv).collect();
+    let thresholds = ClvThresholds::of(&clvs, &config.interventions);
+    let n = scored.len().max(1) as f64;
+    let mut summary = serde_json::json!({
+        "bands": bands,
+        "actions": actions,
+        "closed_recovered": plan.recovered.len(),
+        "expired": plan.expired.len(),
+        "mean_health": scored.iter().map(|c| c.health.score).sum::<f64>() / n,
+        "mean_churn_probability": scored.iter().map(|c| c.churn_probability).sum::<f64>() / n,
+        "total_clv": clvs.iter().sum::<f64>(),
+        "total_expected_loss": scored.iter().map(|c| c.expected_loss).sum::<f64>(),
+        "clv_thresholds": thresholds,
+        "horizon_days": horizon,
+    });
+    let mut by_channel = Vec::new();
+    let mut by_rep = Vec::new();
+    if let Some(tables) = &prepared.tables {
+        let s = days_from_date(prepared.snapshot);
+        let churn = value::revenue_churn(
+            &tables.customers,
+            &tables.subscriptions,
+            &tables.churn_events,
+            s - 91,
+            s - 1,
+        )?;
+        summary["revenue_churn_90d"] = serde_json::to_value(&churn).unwrap_or_default();
+        let channel = columns::strs(&prepared.frame, "acquisition_channel").unwrap_or_default();
+        let rows: Vec<(&str, f64, Option<f64>)> = scored
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    channel
+                        .get(i)
+                        .and_then(|v| v.as_deref())
+                        .unwrap_or("unknown"),
+                    c.clv,
+                    c.context.cac,
+                )
+            })
+            .collect();
+        by_channel = value::group_clv_cac(rows.iter().copied(), &config.value);
+        let rows: Vec<(&str, f64, Option<f64>)> = scored
+            .iter()
+            .map(|c| {
+                (
+                    c.context.acquisition_rep.as_deref().unwrap_or("unknown"),
+                    c.clv,
+                    c.context.cac,
+                )
+            })
+            .collect();
+        by_rep = value::group_clv_cac(rows.iter().copied(), &config.value);
+        summary["clv_cac_below_minimum"] = serde_json::json!({
+            "channels": by_channel.iter().filter(|g| g.below_minimum).map(|g| g.group.clone()).collect::<Vec<_>>(),
+            "reps": by_rep.iter().filter(|g| g.below_minimum).count(),
+            "customers": scored.iter().filter(|c| c.clv_cac.is_some_and(|r| r < config.value.min_clv_cac)).count(),
+        });
+    }
+
+    let run = RunRecord {
+        run_id: run_id.clone(),
+        created_at: crate::store::now(),
+        snapshot_date: snapshot.clone(),
+        model_id: manifest.id.clone(),
+        model_family: manifest.family.name().to_string(),
+        source: req.data.display().to_string(),
+        customers: scored.len(),
+        summary,
+    };
+    let ids = store.save_run(&run, &records, &plan, &req.actor).await?;
+    let mut created = plan.created.clone();
+    for (i, id) in created.iter_mut().zip(ids) {
+        i.id = id;
+    }
+
+    // KPI scorecards at this run, for every role and stage.
+    let mut scorecards_saved = 0;
+    let mut all_cards = Vec::new();
+    if let Some(tables) = &prepared.tables {
+        let rows = kpi::ScoredRow::from_scores(&prepared.frame, &scored);
+        let save_rates = owner_save_rates(store).await?;
+        let facts = kpi::facts(&kpi::FactsInput {
+            tables,
+            rows: &rows,
+            snapshot: days_from_date(prepared.snapshot),
+            save_rates: &save_rates,
+            activation_features: config.kpi.activation_features,
+        })?;
+        for role in [Role::AccountManager, Role::Acquisition] {
+            for stage in [Stage::Balanced, Stage::Growth, Stage::Mature] {
+                let cards = kpi::scorecards(&facts, role, stage, &config.kpi);
+                store.save_scorecards(&run_id, &cards, &req.actor).await?;
+                scorecards_saved += cards.cards.len();
+                all_cards.push(cards);
+            }
+        }
+    }
+
+    // Output files.
+    let mut files = Vec::new();
+    if let Some(out) = &req.out {
+        data::create_dir(out)?;
+        let mut frame = scores_frame(&records, &choices)?;
+        for name in ["scores.parquet", "scores.csv", "risk_list.csv"] {
+            let path = out.join(name);
+            data::write_frame(&mut frame, &path)?;
+            files.push(path);
+        }
+        let mut iv = interventions_frame(&created)?;
+        let path = out.join("interventions.csv");
+        data::write_frame(&mut iv, &path)?;
+        files.push(path);
+        if !by_channel.is_empty() {
+            for (groups, key, name) in [
+                (&by_channel, "acquisition_channel", "clv_cac_by_channel.csv"),
+                (&by_rep, "acquisition_rep_id", "clv_cac_by_rep.csv"),
+            ] {
+                let path = out.join(name);
+                data::write_frame(&mut group_frame(groups, key)?, &path)?;
+                files.push(path);
+            }
+        }
+        if !all_cards.is_empty() {
+            let path = out.join("scorecards.json");
+            data::write_text(
+                &path,
+                &serde_json::to_string_pretty(&all_cards).expect("scorecards serialise"),
+            )?;
+            files.push(path);
+            for role in [Role::AccountManager, Role::Acquisition] {
+                if let Some(cards) = all_cards
+                    .iter()
+                    .find(|c| c.role == role && c.stage == config.kpi.stage)
+                {
+                    let path = out.join(format!("kpi_{}.csv", role.name()));
+                    data::write_frame(&mut kpi_frame(cards)?, &path)?;
+                    files.push(path);
+                }
+            }
+        }
+        let path = out.join("summary.json");
+        data::write_text(
+            &path,
+            &serde_json::to_string_pretty(&run).expect("run serialises"),
+        )?;
+        files.push(path);
+    }
+    Ok(ScoreRunSummary {
+        top: records.iter().take(10).cloned().collect(),
+        run,
+        files,
+        bands,
+        actions,
+        closed: (plan.recovered.len(), plan.expired.len()),
+        scorecards: scorecards_saved,
+    })
+}
+
+/// One row per employee: composite, rank, top flag, then each metric's
+/// value, normalised score and contribution.
+pub(crate) fn kpi_frame(cards: &kpi::Scorecards) -> Result<DataFrame> {
+    let c = &cards.cards;
+    let mut cols = vec![
+        Column::new(
+            "rank".into(),
+            c.iter().map(|x| x.rank as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "employee_id".into(),
+            c.iter().map(|x| x.employee_id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "name".into(),
+            c.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "peer_group".into(),
+            c.iter().map(|x| x.peer_group.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "customers".into(),
+            c.iter().map(|x| x.customers as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "composite".into(),
+            c.iter().map(|x| x.composite).collect::<Vec<_>>(),
+        ),
+        Column::new("top".into(), c.iter().map(|x| x.top).collect::<Vec<_>>()),
+    ];
+    if let Some(first) = c.first() {
+        for (k, m) in first.metrics.iter().enumerate() {
+            let name = m.metric.name();
+            cols.push(Column::new(
+                name.into(),
+                c.iter().map(|x| x.metrics[k].value).collect::<Vec<_>>(),
+            ));
+            cols.push(Column::new(
+                format!("{name}_score").as_str().into(),
+                c.iter()
+                    .map(|x| x.metrics[k].normalised)
+                    .collect::<Vec<_>>(),
+            ));
+            cols.push(Column::new(
+                format!("{name}_contribution").as_str().into(),
+                c.iter()
+                    .map(|x| x.metrics[k].contribution)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+    }
+    DataFrame::new(c.len(), cols).map_err(|e| ServiceError::BadRequest(e.to_string()))
+}

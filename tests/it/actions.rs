@@ -1,0 +1,310 @@
+//! From scores to action, driven through the real executable: score twice,
+//! read the risk list, interventions and scorecards, ingest outcomes,
+//! verify the audit log.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn churnguard(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_churnguard"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("CHURNGUARD_DATABASE_URL")
+        .output()
+        .expect("runs the binary")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = churnguard(args, cwd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "churnguard {args:?} failed:\n{text}");
+    text
+}
+
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// A trained registry over a small generated company, shared by the tests
+/// of this module (built once per process).
+fn trained() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        ok(
+            &[
+                "generate",
+                "--customers",
+                "1500",
+                "--seed",
+                "7",
+                "--out",
+                "co",
+            ],
+            p,
+        );
+        ok(&["features", "--data", "co", "--out", "f.parquet"], p);
+        ok(
+            &[
+                "train",
+                "--data",
+                "f.parquet",
+                "--families",
+                "logistic,tree",
+                "--registry",
+                "models",
+            ],
+            p,
+        );
+        dir
+    })
+    .path()
+}
+
+#[test]
+fn two_scoring_runs_give_trends_interventions_and_scorecards() {
+    let base = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = base.join("co");
+    let models = base.join("models");
+    let (data, models) = (data.to_str().unwrap(), models.to_str().unwrap());
+    let store = "sqlite://cg.db";
+    let first = ok(
+        &[
+            "score",
+            "--data",
+            data,
+            "--registry",
+            models,
+            "--snapshot",
+            "2024-08-01",
+            "--out",
+            "r1",
+            "--store",
+            store,
+        ],
+        p,
+    );
+    assert!(first.contains("health bands: green"), "{first}");
+    let second = ok(
+        &[
+            "score",
+            "--data",
+            data,
+            "--registry",
+            models,
+            "--snapshot",
+            "2024-08-11",
+            "--out",
+            "r2",
+            "--store",
+            store,
+        ],
+        p,
+    );
+    // Ten days later, open interventions matched again are updated, not repeated.
+    assert!(second.contains("updated"), "{second}");
+
+    // The risk list is sorted by expected loss and carries the health trend.
+    let rows = read_csv(&p.join("r2/risk_list.csv"));
+    let header = &rows[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (loss, trend, change, band) = (
+        col("expected_loss"),
+        col("trend"),
+        col("health_change"),
+        col("band"),
+    );
+    let losses: Vec<f64> = rows[1..].iter().map(|r| r[loss].parse().unwrap()).collect();
+    assert!(
+        losses.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted by expected loss"
+    );
+    let with_change = rows[1..].iter().filter(|r| !r[change].is_empty()).count();
+    assert!(
+        with_change as f64 > 0.9 * (rows.len() - 1) as f64,
+        "most customers were scored ten days earlier: {with_change} of {}",
+        rows.len() - 1
+    );
+    assert!(rows[1..].iter().any(|r| r[trend] == "down"));
+    for b in ["green", "yellow"] {
+        assert!(rows[1..].iter().any(|r| r[band] == b), "no {b} customers");
+    }
+    // Health means something: customers who churn within the next 90 days
+    // had lower health at the snapshot than those who stay.
+    ok(
+        &[
+            "features",
+            "--data",
+            data,
+            "--snapshot",
+            "2024-08-11",
+            "--out",
+            "labels.csv",
+        ],
+        p,
+    );
+    let labels = read_csv(&p.join("labels.csv"));
+    let (lid, lchurn) = (
+        labels[0].iter().position(|h| h == "customer_id").unwrap(),
+        labels[0].iter().position(|h| h == "churned").unwrap(),
+    );
+    let churned: std::collections::HashMap<String, bool> = labels[1..]
+        .iter()
+        .map(|r| (r[lid].clone(), r[lchurn] == "1"))
+        .collect();
+    let id = col("customer_id");
+    let (mut stay, mut go) = (Vec::new(), Vec::new());
+    for r in &rows[1..] {
+        let h: f64 = r[col("health")].parse().unwrap();
+        if churned[&r[id]] {
+            go.push(h);
+        } else {
+            stay.push(h);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&go) + 2.0 < mean(&stay),
+        "churners' health {:.1} vs stayers' {:.1}",
+        mean(&go),
+        mean(&stay)
+    );
+    // Contributions add up to the index.
+    let health = col("health");
+    let parts: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.starts_with("health_") && *h != "health_change")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(parts.len(), 5);
+    for r in &rows[1..50] {
+        let sum: f64 = parts.iter().map(|&i| r[i].parse::<f64>().unwrap()).sum();
+        let h: f64 = r[health].parse().unwrap();
+        assert!((sum - h).abs() < 1e-6, "{sum} vs {h}");
+    }
+
+    // Interventions: no customer gets the same playbook twice within its cooldown.
+    let iv1 = read_csv(&p.join("r1/interventions.csv"));
+    let iv2 = read_csv(&p.join("r2/interventions.csv"));
+    let key = |r: &Vec<String>| (r[1].clone(), r[2].clone());
+    let first_keys: std::collections::HashSet<_> = iv1[1..].iter().map(key).collect();
+    let repeated = iv2[1..]
+        .iter()
+        .filter(|r| first_keys.contains(&key(r)))
+        .count();
+    assert_eq!(repeated, 0, "a playbook was repeated within its cooldown");
+    let control = iv1[1..].iter().filter(|r| r[4] == "control").count();
+    let share = control as f64 / (iv1.len() - 1) as f64;
+    assert!((0.04..0.2).contains(&share), "control share {share}");
+
+    // Scorecards for both roles; the KPI command reads them back.
+    assert!(p.join("r2/kpi_account_manager.csv").is_file());
+    assert!(p.join("r2/kpi_acquisition.csv").is_file());
+    let kpi = ok(&["kpi", "--store", store, "--stage", "mature"], p);
+    assert!(
+        kpi.contains("account_manager") && kpi.contains("renewal"),
+        "{kpi}"
+    );
+
+    let runs = ok(&["runs", "--store", store], p);
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+    let verify = ok(&["audit", "verify", "--store", store], p);
+    assert!(verify.contains("intact"), "{verify}");
+
+    // Outcomes: the generated churn events after the first run.
+    let out = ok(&["outcomes", "--events", data, "--store", store], p);
+    assert!(out.contains("control"), "{out}");
+}
+
+#[test]
+fn a_broken_audit_chain_exits_3() {
+    let base = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = base.join("co");
+    let models = base.join("models");
+    let store = "sqlite://cg.db";
+    ok(
+        &[
+            "score",
+            "--data",
+            data.to_str().unwrap(),
+            "--registry",
+            models.to_str().unwrap(),
+            "--snapshot",
+            "2024-06-01",
+            "--out",
+            "r",
+            "--store",
+            store,
+        ],
+        p,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = churnguard::store::Store::connect(
+            store
+                .replace("cg.db", p.join("cg.db").to_str().unwrap())
+                .as_str(),
+        )
+        .await
+        .unwrap();
+        s.execute_raw("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
+            .await
+            .unwrap();
+        s.close().await;
+    });
+    let out = churnguard(&["audit", "verify", "--store", store], p);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("edited"));
+}
+
+#[test]
+fn bad_config_is_rejected_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("bad.toml"),
+        "[health.bands]\ngreen = 40\nyellow = 60\n",
+    )
+    .unwrap();
+    let out = churnguard(&["config", "check", "--config", "bad.toml"], p);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("health.bands") && err.contains("bad.toml"),
+        "{err}"
+    );
+    std::fs::write(
+        p.join("bad.toml"),
+        "[[interventions.rules]]\nname = \"x\"\nplaybook = \"send_flowers\"\n",
+    )
+    .unwrap();
+    let out = churnguard(&["config", "check", "--config", "bad.toml"], p);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interventions.rules[0].playbook"), "{err}");
+    std::fs::write(
+        p.join("bad.toml"),
+        "[kpi.account_manager.growth]\nactivation = -1\n",
+    )
+    .unwrap();
+    let out = churnguard(&["config", "check", "--config", "bad.toml"], p);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

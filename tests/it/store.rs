@@ -1,0 +1,463 @@
+//! The store against both backends: SQLite in a temp dir, and the real
+//! PostgreSQL this machine runs (a fresh schema per test). Without a
+//! reachable PostgreSQL the Postgres half prints `skipping: …`, unless
+//! `CHURNGUARD_REQUIRE_POSTGRES=1` (as `.ci/run` sets) makes that a failure.
+
+use churnguard::health::{Band, Component, ComponentScore, Direction};
+use churnguard::interventions::{self, InterventionPolicy, PolicyInput, Status};
+use churnguard::store::{
+    CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter, RunRecord, StaffOutcome,
+    Store, StoreError,
+};
+
+/// The PostgreSQL URL tests use.
+pub fn postgres_url() -> String {
+    std::env::var("CHURNGUARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+}
+
+/// A store on a fresh schema of the test PostgreSQL and the schema's name,
+/// or `None` (skipping).
+pub async fn postgres_store(test: &str) -> Option<(Store, String)> {
+    use sqlx::Connection;
+    let url = postgres_url();
+    let required = std::env::var("CHURNGUARD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let mut conn = match sqlx::PgConnection::connect(&url).await {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                !required,
+                "PostgreSQL required but unreachable at {url}: {e}"
+            );
+            eprintln!("skipping: PostgreSQL unreachable at {url} ({e}) for {test}");
+            return None;
+        }
+    };
+    let schema = format!(
+        "cg_{}_{}_{}",
+        test,
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    Some((Store::connect(&scoped).await.unwrap(), schema))
+}
+
+/// Drops a test schema.
+pub async fn drop_schema(schema: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_url()).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
+}
+
+async fn sqlite_store(dir: &std::path::Path) -> Store {
+    Store::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+        .await
+        .unwrap()
+}
+
+fn record(run: &str, id: usize, loss: f64, band: &str, owner: &str) -> CustomerScoreRecord {
+    CustomerScoreRecord {
+        run_id: run.into(),
+        customer_id: format!("c{id:03}"),
+        snapshot_date: "2024-06-01".into(),
+        name: Some(format!("Company {id}")),
+        owner: Some(owner.into()),
+        segment: Some("growth".into()),
+        churn_probability: 0.1,
+        p_involuntary: Some(0.2),
+        churn_type: Some("voluntary".into()),
+        clv: 1000.0,
+        clv_cac: None,
+        expected_loss: loss,
+        health: 50.0,
+        band: band.into(),
+        health_change: None,
+        trend: "new".into(),
+        profile: "default".into(),
+        components: vec![ComponentScore {
+            component: Component::ChurnRisk,
+            score: Some(80.0),
+            weight: 1.0,
+            contribution: 80.0,
+        }],
+        reasons: vec![],
+        intervention: None,
+    }
+}
+
+fn run(id: &str, snapshot: &str, n: usize) -> RunRecord {
+    RunRecord {
+        run_id: id.into(),
+        created_at: 1_700_000_000,
+        snapshot_date: snapshot.into(),
+        model_id: "m1".into(),
+        model_family: "logistic".into(),
+        source: "test".into(),
+        customers: n,
+        summary: serde_json::json!({"k": 1}),
+    }
+}
+
+fn policy_input(id: &str, band: Band) -> PolicyInput {
+    PolicyInput {
+        customer_id: id.into(),
+        health: 30.0,
+        band,
+        previous_band: None,
+        health_change: None,
+        direction: Direction::New,
+        churn_type: None,
+        churn_probability: 0.5,
+        clv: 5000.0,
+        clv_segment: interventions::ClvSegment::Medium,
+        payment_failures: Some(0.0),
+        account_manager: Some("am-1".into()),
+    }
+}
+
+async fn risk_list_pages_are_stable_and_filtered(store: &Store) {
+    // 25 customers; expected losses with ties, so the cursor must break them by id.
+    let scores: Vec<CustomerScoreRecord> = (0..25)
+        .map(|i| {
+            let band = ["red", "yellow", "green"][i % 3];
+            let owner = if i % 2 == 0 { "am-1" } else { "am-2" };
+            record("r1", i, f64::from((i % 5) as u32) * 10.0, band, owner)
+        })
+        .collect();
+    store
+        .save_run(
+            &run("r1", "2024-06-01", 25),
+            &scores,
+            &Default::default(),
+            "test",
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .risk_list(
+                "r1",
+                &RiskListFilter {
+                    limit: 7,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total, 25);
+        seen.extend(
+            page.rows
+                .iter()
+                .map(|r| (r.expected_loss, r.customer_id.clone())),
+        );
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25, "every row once");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    assert_eq!(seen, sorted, "pages follow expected loss, ties by id");
+    let red_am1 = store
+        .risk_list(
+            "r1",
+            &RiskListFilter {
+                band: Some("red".into()),
+                owner: Some("am-1".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(red_am1
+        .rows
+        .iter()
+        .all(|r| r.band == "red" && r.owner.as_deref() == Some("am-1")));
+    assert_eq!(
+        red_am1.total,
+        (0..25).filter(|i| i % 3 == 0 && i % 2 == 0).count()
+    );
+    let search = store
+        .risk_list(
+            "r1",
+            &RiskListFilter {
+                search: Some("company 1".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(search.total, 11, "Company 1 and 10..19");
+    let by_id = store
+        .risk_list(
+            "r1",
+            &RiskListFilter {
+                search: Some("c007".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_id.total, 1);
+    // Sorting by another column, ascending, still pages through everything.
+    let mut n = 0;
+    let mut cursor = None;
+    loop {
+        let page = store
+            .risk_list(
+                "r1",
+                &RiskListFilter {
+                    sort: Some("name".into()),
+                    ascending: true,
+                    limit: 10,
+                    cursor,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        n += page.rows.len();
+        if page.next_cursor.is_none() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(n, 25);
+    // Trend baseline: the latest run on or before a snapshot.
+    let prev = store.previous_scores("2024-07-01").await.unwrap();
+    assert_eq!(prev.len(), 25);
+    assert!(store
+        .previous_scores("2024-05-01")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn interventions_follow_their_state_machine(store: &Store) {
+    let policy = InterventionPolicy {
+        control_share: 0.0,
+        ..Default::default()
+    };
+    let now = 1_720_000_000;
+    let plan = interventions::plan(
+        &policy,
+        &[policy_input("a", Band::Red), policy_input("b", Band::Red)],
+        &[],
+        "r2",
+        now,
+    );
+    let ids = store
+        .save_run(&run("r2", "2024-07-01", 2), &[], &plan, "test")
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    let open = store
+        .interventions(&InterventionFilter {
+            status: Some(Status::Open),
+            owner: Some("am-1".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 2);
+    let done = store
+        .record_outcome(
+            ids[0],
+            &OutcomeInput {
+                outcome: StaffOutcome::Retained,
+                note: Some("renewed for a year".into()),
+            },
+            "admin-key",
+            now + 3600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, Status::Done);
+    let (_, outcome) = store.intervention(ids[0]).await.unwrap();
+    assert_eq!(outcome.as_deref(), Some("retained"));
+    match store.intervention(999_999).await {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // The planner sees the open one and updates it instead of repeating it.
+    let existing = store
+        .interventions_for_planning(now + 86_400, 60.0)
+        .await
+        .unwrap();
+    let again = interventions::plan(
+        &policy,
+        &[policy_input("b", Band::Red)],
+        &existing,
+        "r3",
+        now + 86_400,
+    );
+    assert!(again.created.is_empty());
+    assert_eq!(again.updated.len(), 1);
+}
+
+async fn the_audit_chain_catches_edits_deletions_and_reordering(store: &Store) {
+    for k in 0..6 {
+        store
+            .audit(
+                "test",
+                "probe",
+                &k.to_string(),
+                &serde_json::json!({"k": k}),
+            )
+            .await
+            .unwrap();
+    }
+    let n = store.verify_audit().await.unwrap().unwrap();
+    assert!(n >= 6);
+    store
+        .execute_raw("UPDATE audit_log SET details = '{\"k\":99}' WHERE seq = 3")
+        .await
+        .unwrap();
+    let p = store.verify_audit().await.unwrap().unwrap_err();
+    assert!(
+        p.iter().any(|p| p.seq == 3 && p.message.contains("edited")),
+        "{p:?}"
+    );
+}
+
+async fn deletion_and_reordering(store: &Store) {
+    for k in 0..6 {
+        store
+            .audit(
+                "test",
+                "probe",
+                &k.to_string(),
+                &serde_json::json!({"k": k}),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .execute_raw("DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .unwrap();
+    let p = store.verify_audit().await.unwrap().unwrap_err();
+    assert!(p.iter().any(|p| p.seq == 3), "{p:?}");
+    // Put it right, then swap the contents of two rows.
+    store.execute_raw("DELETE FROM audit_log").await.unwrap();
+    for k in 0..4 {
+        store
+            .audit(
+                "test",
+                "probe",
+                &k.to_string(),
+                &serde_json::json!({"k": k}),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(store.verify_audit().await.unwrap().is_ok());
+    store
+        .execute_raw(
+            "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 1002 WHEN 3 THEN 1003 ELSE seq END WHERE seq IN (2, 3);
+             UPDATE audit_log SET seq = 3 WHERE seq = 1002;
+             UPDATE audit_log SET seq = 2 WHERE seq = 1003;",
+        )
+        .await
+        .unwrap();
+    let p = store.verify_audit().await.unwrap().unwrap_err();
+    assert!(p.iter().any(|p| p.message.contains("link")), "{p:?}");
+}
+
+async fn concurrent_appends_keep_one_chain(store: &Store) {
+    let mut tasks = Vec::new();
+    for k in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.audit("test", "concurrent", &k.to_string(), &serde_json::json!({}))
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store.verify_audit().await.unwrap(), Ok(16));
+}
+
+macro_rules! both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = sqlite_store(dir.path()).await;
+                $body(&store).await;
+                // Migrations are idempotent: connecting again changes nothing.
+                store.close().await;
+                let again = sqlite_store(dir.path()).await;
+                again.ping().await.unwrap();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some((store, schema)) = postgres_store(stringify!($name)).await else {
+                    return;
+                };
+                $body(&store).await;
+                store.close().await;
+                drop_schema(&schema).await;
+            }
+        }
+    };
+}
+
+both_backends!(risk_list, risk_list_pages_are_stable_and_filtered);
+both_backends!(
+    intervention_states,
+    interventions_follow_their_state_machine
+);
+both_backends!(
+    audit_edits,
+    the_audit_chain_catches_edits_deletions_and_reordering
+);
+both_backends!(audit_deletions, deletion_and_reordering);
+both_backends!(audit_concurrency, concurrent_appends_keep_one_chain);
+
+#[tokio::test]
+async fn a_bad_url_is_named() {
+    match Store::connect("mysql://x@y/z").await {
+        Err(StoreError::BadUrl { url, .. }) => assert!(url.starts_with("mysql://")),
+        other => panic!("{other:?}"),
+    }
+    match Store::connect("postgres://u:secret@127.0.0.1:1/none").await {
+        Err(e) => {
+            let m = e.to_string();
+            assert!(!m.contains("secret"), "password leaked: {m}");
+            assert!(e.is_unavailable());
+        }
+        Ok(_) => panic!("connected to port 1"),
+    }
+}
