@@ -549,3 +549,109 @@ pub fn config(cmd: &ConfigCommand) -> Result<()> {
         }
     }
 }
+
+/// Flags of `churnguard serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides serve.listen; default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Model registry directory (overrides serve.registry).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Event-table directory that POST /v1/scoring-runs scores (overrides serve.data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Serve without API keys: everyone is admin. Allowed only on a loopback address.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Seconds between checks of the registry's champion pointer (0 = never).
+    #[arg(long, default_value_t = 2.0)]
+    pub watch_secs: f64,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// Runs `churnguard serve`.
+pub fn serve(args: &ServeArgs) -> Result<()> {
+    let mut config = load_config(&args.store)?;
+    if let Some(r) = &args.registry {
+        config.serve.registry = r.display().to_string();
+    }
+    if let Some(d) = &args.data {
+        config.serve.data = Some(d.display().to_string());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHURNGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    let options = crate::serve::routes_options(args.listen.clone(), args.no_auth, args.watch_secs);
+    runtime()?.block_on(crate::serve::run(config, options))?;
+    Ok(())
+}
+
+/// `churnguard keys …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Print the SHA-256 of a key, for [[serve.keys]] in churnguard.toml.
+    Hash {
+        /// The key.
+        key: String,
+    },
+    /// Make a new random key and print it with its config entry.
+    New {
+        /// reader, scorer or admin.
+        #[arg(long)]
+        role: String,
+        /// Who holds it.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Runs `churnguard keys …`.
+pub fn keys(cmd: &KeysCommand) -> Result<()> {
+    match cmd {
+        KeysCommand::Hash { key } => {
+            println!("{}", crate::serve::auth::hash_key(key));
+        }
+        KeysCommand::New { role, name } => {
+            if !crate::serve::config::ROLES.contains(&role.as_str()) {
+                return Err(UsageError(format!(
+                    "--role {role:?}: expected reader, scorer or admin"
+                ))
+                .into());
+            }
+            use rand::RngCore;
+            let mut bytes = [0u8; 24];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let key = format!("cg_{}", hex::encode(bytes));
+            println!("key (give it to {name}; it is shown once): {key}");
+            println!();
+            println!("[[serve.keys]]");
+            println!("name = {name:?}");
+            println!("role = {role:?}");
+            println!("sha256 = \"{}\"", crate::serve::auth::hash_key(&key));
+        }
+    }
+    Ok(())
+}

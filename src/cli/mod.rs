@@ -60,6 +60,11 @@ pub enum Command {
     /// Check or show the configuration (churnguard.toml).
     #[command(subcommand)]
     Config(actions::ConfigCommand),
+    /// Serve the HTTP API: scoring, risk lists, interventions, KPI, models, metrics.
+    Serve(actions::ServeArgs),
+    /// API keys: hash one for the config, or make a new one.
+    #[command(subcommand)]
+    Keys(actions::KeysCommand),
     /// Run the main job on the embedded default data: generate, features, train, score, act, KPI.
     Demo(DemoArgs),
 }
@@ -194,6 +199,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
             return 2;
         }
+        if let Some(e) = cause.downcast_ref::<crate::serve::ServeError>() {
+            return match e {
+                crate::serve::ServeError::Keys(_) => 2,
+                _ => 1,
+            };
+        }
         if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
             return match e {
                 crate::store::StoreError::BadUrl { .. }
@@ -251,6 +262,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Runs(args) => actions::runs(&args),
         Command::Audit(cmd) => actions::audit(&cmd),
         Command::Config(cmd) => actions::config(&cmd),
+        Command::Serve(args) => actions::serve(&args),
+        Command::Keys(cmd) => actions::keys(&cmd),
         Command::Demo(args) => demo(&args),
     }
 }

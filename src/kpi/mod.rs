@@ -221,6 +221,9 @@ pub struct KpiConfig {
     pub top_share: f64,
     /// Features adopted within 60 days that count as activated; defaults to `3`.
     pub activation_features: u32,
+    /// A peer group smaller than this is compared with the whole role
+    /// instead (a group of one has no peers); defaults to `3`.
+    pub min_peer_group: usize,
     /// Account-manager weights.
     pub account_manager: StageWeights,
     /// Acquisition-rep weights.
@@ -239,6 +242,7 @@ impl Default for KpiConfig {
             peer_group: PeerGroup::Region,
             top_share: 0.10,
             activation_features: 3,
+            min_peer_group: 3,
             account_manager: StageWeights {
                 balanced: weights(&[
                     (HealthLevel, 0.30),
@@ -470,10 +474,22 @@ pub fn scorecards(
 ) -> Scorecards {
     let people: Vec<&EmployeeFacts> = all.iter().filter(|e| e.role == role).collect();
     let weights = config.weights(role, stage);
-    let group_of = |e: &EmployeeFacts| match config.peer_group {
+    let raw_group = |e: &EmployeeFacts| match config.peer_group {
         PeerGroup::Region => e.region.clone(),
         PeerGroup::Team => e.team.clone(),
         PeerGroup::All => "all".to_string(),
+    };
+    let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &people {
+        *sizes.entry(raw_group(e)).or_default() += 1;
+    }
+    let group_of = |e: &EmployeeFacts| {
+        let g = raw_group(e);
+        if sizes.get(&g).copied().unwrap_or(0) < config.min_peer_group {
+            "all".to_string()
+        } else {
+            g
+        }
     };
     let mut shown: Vec<Metric> = weights.keys().copied().collect();
     let reported: &[Metric] = match role {

@@ -69,7 +69,10 @@ fn peers_are_compared_within_their_region() {
         &people,
         Role::AccountManager,
         Stage::Balanced,
-        &KpiConfig::default(),
+        &KpiConfig {
+            min_peer_group: 2,
+            ..Default::default()
+        },
     );
     let score = |id: &str| {
         s.cards
@@ -196,4 +199,22 @@ fn bad_weights_name_their_key() {
         other => panic!("{other:?}"),
     }
     KpiConfig::default().check().unwrap();
+}
+
+#[test]
+fn a_peer_group_of_one_is_compared_with_everyone() {
+    let people = vec![
+        am("1", "na", 80.0, 40.0, 0.05),
+        am("2", "emea", 60.0, 10.0, 0.01),
+        am("3", "apac", 70.0, 20.0, 0.02),
+    ];
+    let s = scorecards(
+        &people,
+        Role::AccountManager,
+        Stage::Balanced,
+        &KpiConfig::default(),
+    );
+    assert!(s.cards.iter().all(|c| c.peer_group == "all"));
+    assert_eq!(s.cards[0].employee_id, "1");
+    assert!(s.cards[0].composite > s.cards[2].composite + 10.0);
 }

@@ -22,7 +22,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 pub use audit::{verify as verify_chain, AuditEntry, AuditProblem};
 pub use records::{
     bad_cursor, CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter,
-    RiskListPage, RunRecord, StaffOutcome,
+    RiskListPage, RunRecord, StaffOutcome, SORTABLE,
 };
 
 use crate::interventions::{Intervention, Status};

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn churnguard(args: &[&str], cwd: &Path) -> Output {
+use crate::support::trained;
+
+pub fn churnguard(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_churnguard"))
         .args(args)
         .current_dir(cwd)
@@ -14,7 +16,7 @@ fn churnguard(args: &[&str], cwd: &Path) -> Output {
         .expect("runs the binary")
 }
 
-fn ok(args: &[&str], cwd: &Path) -> String {
+pub fn ok(args: &[&str], cwd: &Path) -> String {
     let out = churnguard(args, cwd);
     let text = format!(
         "{}{}",
@@ -30,43 +32,6 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
     text.lines()
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect()
-}
-
-/// A trained registry over a small generated company, shared by the tests
-/// of this module (built once per process).
-fn trained() -> &'static Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        ok(
-            &[
-                "generate",
-                "--customers",
-                "1500",
-                "--seed",
-                "7",
-                "--out",
-                "co",
-            ],
-            p,
-        );
-        ok(&["features", "--data", "co", "--out", "f.parquet"], p);
-        ok(
-            &[
-                "train",
-                "--data",
-                "f.parquet",
-                "--families",
-                "logistic,tree",
-                "--registry",
-                "models",
-            ],
-            p,
-        );
-        dir
-    })
-    .path()
 }
 
 #[test]

@@ -35,3 +35,53 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A small generated company (`co/`), its features (`f.parquet`, and
+/// `latest.csv` at today's snapshot) and a trained registry (`models/`),
+/// built once per process.
+pub fn trained() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        crate::actions::ok(
+            &[
+                "generate",
+                "--customers",
+                "1500",
+                "--seed",
+                "7",
+                "--out",
+                "co",
+            ],
+            p,
+        );
+        crate::actions::ok(&["features", "--data", "co", "--out", "f.parquet"], p);
+        crate::actions::ok(
+            &[
+                "features",
+                "--data",
+                "co",
+                "--snapshot",
+                "latest",
+                "--out",
+                "latest.csv",
+            ],
+            p,
+        );
+        crate::actions::ok(
+            &[
+                "train",
+                "--data",
+                "f.parquet",
+                "--families",
+                "logistic,tree",
+                "--registry",
+                "models",
+            ],
+            p,
+        );
+        dir
+    })
+    .path()
+}
