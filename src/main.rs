@@ -3,5 +3,20 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // `churnguard … | head` closes stdout early: that is the reader's
+    // choice, not an error. Exit quietly (0) instead of panicking in println!.
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
     churnguard::cli::run(churnguard::cli::Cli::parse())
 }

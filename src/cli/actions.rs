@@ -65,7 +65,7 @@ pub struct OutcomesArgs {
     /// Later churn events: an event-table directory or a churn_events CSV/Parquet file.
     #[arg(long)]
     pub events: PathBuf,
-    /// Last day the churn data covers (default: the data's end; for a lone file, its last churn).
+    /// Last day the churn data covers (default: an event-table directory's data end; required for a lone churn_events file).
     #[arg(long)]
     pub observed_until: Option<NaiveDate>,
     /// Config and store.
@@ -372,6 +372,11 @@ pub fn simulate(args: &SimulateArgs) -> Result<()> {
         s.churn_events,
         s.file.display()
     );
+    println!(
+        "measure it with: churnguard outcomes --events {} --observed-until {}",
+        s.file.display(),
+        s.observed_until
+    );
     Ok(())
 }
 
@@ -595,7 +600,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         config.serve.data = Some(d.display().to_string());
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHURNGUARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::serve::DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

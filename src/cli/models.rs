@@ -230,7 +230,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         .map(|r| {
             format!(
                 "{}-{}-{}",
-                stamp.format("%Y%m%d-%H%M%S"),
+                stamp.format("%Y%m%d-%H%M%S%3f"),
                 r.model.family(),
                 &fingerprint[..6]
             )
@@ -416,11 +416,7 @@ fn print_rules(tree: &crate::models::TreeModel, pre: &crate::models::Preprocesso
     }
 }
 
-fn load_scoring_table(
-    manifest: &Manifest,
-    data: &Path,
-    schema: Option<&Path>,
-) -> Result<flat::FlatTable> {
+fn scoring_schema(manifest: &Manifest, schema: Option<&Path>) -> Result<flat::FlatSchema> {
     let schema = match schema {
         Some(p) => {
             let s = flat::FlatSchema::load(p)?;
@@ -440,6 +436,15 @@ fn load_scoring_table(
         }
         None => manifest.input.clone(),
     };
+    Ok(schema)
+}
+
+fn load_scoring_table(
+    manifest: &Manifest,
+    data: &Path,
+    schema: Option<&Path>,
+) -> Result<flat::FlatTable> {
+    let schema = scoring_schema(manifest, schema)?;
     Ok(flat::load_inputs(data, &schema)?)
 }
 
@@ -503,17 +508,21 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
 pub fn predict(args: &PredictArgs) -> Result<()> {
     let registry = Registry::open(&args.registry)?;
     let (manifest, model) = registry.load(&args.model)?;
-    let table = load_scoring_table(&manifest, &args.data, args.schema.as_deref())?;
+    let schema = scoring_schema(&manifest, args.schema.as_deref())?;
+    let raw = data::read_raw(&args.data)?;
+    let snapshots = raw.column("snapshot_date").ok().cloned();
+    let table = flat::inputs_from_frame(raw, &args.data, &schema)?;
     let batch = batch_of(&table)?;
     let p = model.predict(&batch)?;
     let id_name = manifest.input.id.clone();
-    let mut out = DataFrame::new(
-        p.len(),
-        vec![
-            Column::new(id_name.as_str().into(), batch.ids.clone()),
-            Column::new("churn_probability".into(), p),
-        ],
-    )?;
+    let mut columns = vec![Column::new(id_name.as_str().into(), batch.ids.clone())];
+    // A feature table holds a customer once per snapshot: keep the snapshot
+    // so that predictions join back to their rows.
+    if let Some(snap) = snapshots.filter(|s| s.len() == p.len()) {
+        columns.push(snap);
+    }
+    columns.push(Column::new("churn_probability".into(), p));
+    let mut out = DataFrame::new(columns[0].len(), columns)?;
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         data::create_dir(dir)?;
     }

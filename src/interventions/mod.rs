@@ -13,7 +13,7 @@ mod outcomes;
 mod policy;
 
 pub use outcomes::{
-    outcomes, save_rate, wilson, ArmCounts, OutcomeReport, PlaybookOutcome, SaveRate,
+    outcomes, save_rate, summarise, wilson, ArmCounts, OutcomeReport, PlaybookOutcome, SaveRate,
 };
 pub use policy::*;
 

@@ -164,10 +164,21 @@ pub fn outcomes(
             _ => None,
         }
     };
+    let per_record: HashMap<i64, Option<bool>> =
+        records.iter().map(|r| (r.id, outcome(r))).collect();
+    summarise(records, &per_record)
+}
+
+/// Save rates from each record's known outcome (`Some(true)` churned,
+/// `Some(false)` retained, absent or `None` pending), counting each customer
+/// once overall and once per playbook (their first record).
+pub fn summarise(records: &[Intervention], outcome: &HashMap<i64, Option<bool>>) -> OutcomeReport {
     let mut sorted: Vec<&Intervention> = records.iter().collect();
     sorted.sort_by_key(|r| (r.created_at, r.id));
-    let record_outcomes: Vec<(i64, Option<bool>)> =
-        sorted.iter().map(|r| (r.id, outcome(r))).collect();
+    let record_outcomes: Vec<(i64, Option<bool>)> = sorted
+        .iter()
+        .map(|r| (r.id, outcome.get(&r.id).copied().flatten()))
+        .collect();
     let by_record: HashMap<i64, Option<bool>> = record_outcomes.iter().copied().collect();
 
     let tally = |units: &[&Intervention]| -> (ArmCounts, ArmCounts, usize) {

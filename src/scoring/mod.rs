@@ -57,8 +57,8 @@ pub struct CustomerContext {
 
 impl CustomerContext {
     /// Contexts of a feature table's rows: `account_manager_id`,
-    /// `acquisition_rep_id`, `plan` (the segment), `mrr` and `cac` where
-    /// present; names looked up by customer id.
+    /// `acquisition_rep_id`, `plan` (the segment), `mrr` (or a flat table's
+    /// `MonthlyCharges`) and `cac` where present; names looked up by customer id.
     pub fn from_frame(frame: &DataFrame, names: &HashMap<String, String>) -> Vec<CustomerContext> {
         let n = frame.height();
         let text = |c: &str| columns::strs(frame, c).unwrap_or_else(|_| vec![None; n]);
@@ -67,7 +67,11 @@ impl CustomerContext {
         let am = text("account_manager_id");
         let rep = text("acquisition_rep_id");
         let plan = text("plan");
-        let mrr = num("mrr");
+        let mrr = if frame.column("mrr").is_ok() {
+            num("mrr")
+        } else {
+            num("MonthlyCharges")
+        };
         let cac = num("cac");
         (0..n)
             .map(|i| CustomerContext {

@@ -248,6 +248,7 @@ mod tests {
                 name: "cs-team".into(),
                 role: "reader".into(),
                 sha256: hash_key("reader-key-0123456789"),
+                owner: None,
             }],
             ..Default::default()
         };

@@ -12,6 +12,9 @@ pub struct ApiKeyConfig {
     pub role: String,
     /// Lowercase hex SHA-256 of the key (`churnguard keys hash KEY` prints it).
     pub sha256: String,
+    /// The account manager id of the holder, for "my accounts" in the web app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// `[serve]`.
@@ -32,6 +35,8 @@ pub struct ServeConfig {
     pub request_timeout_secs: f64,
     /// Requests per minute per API key (0 = unlimited); defaults to `0`.
     pub rate_limit_per_minute: u32,
+    /// Mark the web session cookie `Secure` (when served over HTTPS); defaults to `false`.
+    pub secure_cookies: bool,
     /// API keys (hashed). `CHURNGUARD_API_KEYS="role:key,role:key"` adds more.
     pub keys: Vec<ApiKeyConfig>,
 }
@@ -46,6 +51,7 @@ impl Default for ServeConfig {
             body_limit_bytes: 32 * 1024 * 1024,
             request_timeout_secs: 30.0,
             rate_limit_per_minute: 0,
+            secure_cookies: false,
             keys: Vec::new(),
         }
     }

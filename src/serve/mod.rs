@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod routes;
 pub mod score;
 pub mod state;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +40,10 @@ use crate::config::Config;
 use crate::registry::Registry;
 use crate::store::Store;
 
+/// The log filter when `CHURNGUARD_LOG` is unset: requests at info, the
+/// database driver's statement logs only when slow or failing.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
+
 /// The OpenAPI document, generated from the handlers and their types.
 #[derive(OpenApi)]
 #[openapi(
@@ -49,6 +54,7 @@ use crate::store::Store;
         routes::risk_list,
         routes::interventions,
         routes::record_outcome,
+        routes::outcomes,
         routes::scoring_run,
         routes::scorecards,
         routes::models,
@@ -133,6 +139,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/interventions/{id}/outcome",
             post(routes::record_outcome),
         )
+        .route("/v1/outcomes", get(routes::outcomes))
         .route("/v1/scoring-runs", post(routes::scoring_run))
         .route("/v1/kpi/scorecards", get(routes::scorecards))
         .route("/v1/models", get(routes::models))
@@ -141,6 +148,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi))
+        .merge(web::routes())
         .fallback(|| async {
             error::ApiError::NotFound {
                 what: "route",
@@ -234,6 +242,7 @@ pub async fn build_state(
         exclusive: tokio::sync::Mutex::new(()),
         heavy: tokio::sync::Semaphore::new(2),
         rejected: std::sync::Mutex::new(None),
+        sessions: web::Sessions::default(),
         config,
     });
     if state.registry.champion()?.is_some() {

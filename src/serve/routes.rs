@@ -82,6 +82,13 @@ fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
         })
 }
 
+/// Options of `POST /v1/score`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ScoreQuery {
+    /// Skip fields that are neither model inputs nor context (default: reject them).
+    pub ignore_unknown: Option<bool>,
+}
+
 /// Score one customer or a batch.
 ///
 /// The body is `{"customers": [record, ...]}` or a single record. A record
@@ -92,6 +99,7 @@ fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
     post,
     path = "/v1/score",
     tag = "scoring",
+    params(ScoreQuery),
     request_body(content = serde_json::Value, description = "`{\"customers\": [record, …]}` or one record; a record maps the model's id field and every input to a value"),
     responses(
         (status = 200, description = "Scores in request order", body = ScoreResponse),
@@ -108,6 +116,7 @@ fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
 pub async fn score(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    Query(options): Query<ScoreQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Scorer)?;
@@ -118,7 +127,12 @@ pub async fn score(
         let state = state.clone();
         let model = model.clone();
         move || -> Result<Vec<u8>, ApiError> {
-            let records = score::parse(&bytes, &model.schema, limit)?;
+            let records = score::parse(
+                &bytes,
+                &model.schema,
+                limit,
+                options.ignore_unknown.unwrap_or(false),
+            )?;
             let (batch, contexts, _) = records.into_batch(&model.schema);
             let baseline = state.baseline.load();
             let c = &state.config;
@@ -238,6 +252,8 @@ pub struct InterventionView {
     pub expected_value: f64,
     /// What staff recorded, if anything.
     pub outcome: Option<String>,
+    /// What churn data showed after it (`churned` or `retained`), once settled.
+    pub observed: Option<String>,
 }
 
 fn rfc3339(t: i64) -> String {
@@ -246,10 +262,8 @@ fn rfc3339(t: i64) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn intervention_view(
-    i: crate::interventions::Intervention,
-    outcome: Option<String>,
-) -> InterventionView {
+pub(crate) fn intervention_view(s: crate::store::StoredIntervention) -> InterventionView {
+    let i = s.intervention;
     InterventionView {
         overdue: i.status == Status::Open && i.due_at < chrono::Utc::now().timestamp(),
         id: i.id,
@@ -265,7 +279,8 @@ pub(crate) fn intervention_view(
         created_at: rfc3339(i.created_at),
         due_at: rfc3339(i.due_at),
         expected_value: i.expected_value,
-        outcome,
+        outcome: s.outcome,
+        observed: s.observed,
     }
 }
 
@@ -305,7 +320,7 @@ pub async fn customer(
         })
         .await?
         .into_iter()
-        .map(|(i, o)| intervention_view(i, o))
+        .map(intervention_view)
         .collect();
     Ok(Json(CustomerView {
         customer_id: id,
@@ -522,11 +537,7 @@ pub async fn interventions(
             limit,
         })
         .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(i, o)| intervention_view(i, o))
-            .collect(),
-    ))
+    Ok(Json(rows.into_iter().map(intervention_view).collect()))
 }
 
 /// What staff report.
@@ -578,7 +589,7 @@ pub async fn record_outcome(
             message: "note: at most 4000 bytes".into(),
         });
     }
-    let i = state
+    state
         .store
         .record_outcome(
             id,
@@ -590,7 +601,48 @@ pub async fn record_outcome(
             chrono::Utc::now().timestamp(),
         )
         .await?;
-    Ok(Json(intervention_view(i, Some(req.outcome.name().into()))))
+    Ok(Json(intervention_view(state.store.intervention(id).await?)))
+}
+
+/// Treated against control, from the outcomes churn data has settled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutcomesResponse {
+    /// All playbooks together (null until both arms have settled outcomes).
+    #[schema(value_type = Option<Object>)]
+    pub overall: Option<crate::interventions::SaveRate>,
+    /// Per playbook.
+    #[schema(value_type = Vec<Object>)]
+    pub playbooks: Vec<crate::interventions::PlaybookOutcome>,
+    /// Customers whose outcome window is not settled yet.
+    pub pending: usize,
+}
+
+/// The save rate of treated customers against the control group, overall and per playbook.
+#[utoipa::path(
+    get,
+    path = "/v1/outcomes",
+    tag = "interventions",
+    responses(
+        (status = 200, body = OutcomesResponse),
+        (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn outcomes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<OutcomesResponse>, ApiError> {
+    authorize(&state, &headers, Role::Reader)?;
+    let records = state.store.outcome_records().await?;
+    let known: HashMap<i64, Option<bool>> = records.iter().map(|(i, o)| (i.id, *o)).collect();
+    let list: Vec<_> = records.into_iter().map(|(i, _)| i).collect();
+    let r = crate::interventions::summarise(&list, &known);
+    Ok(Json(OutcomesResponse {
+        overall: r.overall,
+        playbooks: r.playbooks,
+        pending: r.pending,
+    }))
 }
 
 /// A scoring run to start.

@@ -58,6 +58,7 @@ struct Parse<'a> {
     out: RefCell<Records>,
     error: RefCell<Option<ApiError>>,
     limit: usize,
+    ignore_unknown: bool,
 }
 
 impl Parse<'_> {
@@ -78,7 +79,14 @@ impl Parse<'_> {
 }
 
 /// Parses a score request body: `{"customers": [record, …]}` or one record.
-pub fn parse(body: &[u8], schema: &RecordSchema, limit: usize) -> Result<Records, ApiError> {
+/// Fields that are neither inputs nor context are an error, unless
+/// `ignore_unknown` (then they are skipped).
+pub fn parse(
+    body: &[u8],
+    schema: &RecordSchema,
+    limit: usize,
+    ignore_unknown: bool,
+) -> Result<Records, ApiError> {
     let p = Parse {
         schema,
         out: RefCell::new(Records {
@@ -87,6 +95,7 @@ pub fn parse(body: &[u8], schema: &RecordSchema, limit: usize) -> Result<Records
         }),
         error: RefCell::new(None),
         limit,
+        ignore_unknown,
     };
     let mut de = serde_json::Deserializer::from_slice(body);
     let res = Top(&p).deserialize(&mut de).and_then(|()| de.end());
@@ -316,10 +325,16 @@ impl RecordVisitor<'_, '_> {
             let path = || p.field_path(self.row, &k);
             let Some(slot) = schema.index.get(k.as_str()).copied() else {
                 map.next_value::<de::IgnoredAny>()?;
+                if p.ignore_unknown {
+                    continue;
+                }
                 return Err(p.fail(ApiError::BadField {
                     code: "unknown_field",
                     field: path(),
-                    message: format!("{} is not an input of this model", path()),
+                    message: format!(
+                        "{} is not an input of this model (add ?ignore_unknown=true to skip such fields)",
+                        path()
+                    ),
                 }));
             };
             let v = map.next_value_seed(ScalarSeed)?;
@@ -619,7 +634,7 @@ mod tests {
     }
 
     fn code(body: &str) -> (String, Option<String>) {
-        match parse(body.as_bytes(), &schema(), 3) {
+        match parse(body.as_bytes(), &schema(), 3, false) {
             Ok(_) => ("ok".into(), None),
             Err(e) => {
                 let (_, b) = e.parts();
@@ -635,6 +650,7 @@ mod tests {
                               {"customer_id":2,"tenure":null,"mrr":1,"contract":null}]}"#,
             &schema(),
             10,
+            false,
         )
         .unwrap();
         assert_eq!(r.ids, vec!["a", "2"]);
@@ -645,9 +661,10 @@ mod tests {
         assert_eq!(r.contexts[0].mrr, Some(9.5));
         assert!(!r.single);
         let one = parse(
-            br#"{"tenure":1,"customer_id":"x","mrr":2,"contract":"annual"}"#,
+            br#"{"tenure":1,"customer_id":"x","mrr":2,"contract":"annual","snapshot_date":"2024-01-01"}"#,
             &schema(),
             10,
+            true,
         )
         .unwrap();
         assert!(one.single);

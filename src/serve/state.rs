@@ -160,6 +160,8 @@ pub struct AppState {
     pub heavy: tokio::sync::Semaphore,
     /// Champion ids that failed to load, not retried by the watcher.
     pub rejected: std::sync::Mutex<Option<String>>,
+    /// Web sessions.
+    pub sessions: super::web::Sessions,
 }
 
 impl std::fmt::Debug for AppState {

@@ -19,8 +19,8 @@ use crate::store::Store;
 pub struct OutcomesRequest {
     /// An event-table directory, or a `churn_events` CSV/Parquet file.
     pub events: PathBuf,
-    /// The last day the churn data covers. Defaults to the directory's
-    /// data end, or for a lone file, its last churn date.
+    /// The last day the churn data covers. Defaults to an event-table
+    /// directory's data end; required for a lone churn_events file.
     pub observed_until: Option<NaiveDate>,
     /// Who asked, for the audit log.
     pub actor: String,
@@ -69,14 +69,16 @@ pub async fn ingest_outcomes(
 ) -> Result<OutcomeReport> {
     let (events, data_end) = load_churn(&req.events)?;
     let churned = churn_days(&events)?;
+    // A lone churn_events file does not say how far it reaches: its last
+    // churn may be weeks before its end, and guessing would count customers
+    // as retained whose window the data does not cover.
     let until = req
         .observed_until
         .map(days_from_date)
         .or(data_end.map(days_from_date))
-        .or_else(|| churned.values().copied().max())
         .ok_or_else(|| {
             ServiceError::BadRequest(format!(
-                "{} holds no churn events; give --observed-until DATE to say how far the data reaches",
+                "{} is churn events alone: give --observed-until DATE, the last day the churn data covers",
                 req.events.display()
             ))
         })?;
@@ -120,6 +122,8 @@ pub struct SimulationSummary {
     pub prevented: usize,
     /// Treated records considered.
     pub treated: usize,
+    /// The last day the source data covers (give it to `outcomes --observed-until`).
+    pub observed_until: NaiveDate,
 }
 
 /// Writes the churn events of a world where each playbook prevents its
@@ -142,7 +146,13 @@ pub async fn simulate_outcomes(
             )));
         }
     }
-    let (events, _) = load_churn(&req.data)?;
+    let (events, data_end) = load_churn(&req.data)?;
+    let Some(observed_until) = data_end else {
+        return Err(ServiceError::BadRequest(format!(
+            "{} must be an event-table directory (generated data), not churn events alone",
+            req.data.display()
+        )));
+    };
     let records = store.all_interventions().await?;
     let treated: Vec<(String, i64, f64)> = records
         .iter()
@@ -169,5 +179,6 @@ pub async fn simulate_outcomes(
         churn_events: events.height(),
         prevented,
         treated: treated.len(),
+        observed_until,
     })
 }

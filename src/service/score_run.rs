@@ -411,9 +411,10 @@ fn group_frame(groups: &[value::GroupValue], key: &str) -> Result<DataFrame> {
 /// Per owner, the save rate of their treated customers against their control
 /// customers, from outcomes already observed.
 async fn owner_save_rates(store: &Store) -> Result<HashMap<String, f64>> {
-    let observed = store.observed_outcomes().await?;
+    let observed = store.outcome_records().await?;
     let mut by_owner: HashMap<String, [(usize, usize); 2]> = HashMap::new();
     for (i, churned) in observed {
+        let Some(churned) = churned else { continue };
         let arm = match i.arm {
             Arm::Treated => 0,
             Arm::Control => 1,

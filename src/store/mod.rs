@@ -22,7 +22,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 pub use audit::{verify as verify_chain, AuditEntry, AuditProblem};
 pub use records::{
     bad_cursor, CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter,
-    RiskListPage, RunRecord, StaffOutcome, SORTABLE,
+    RiskListPage, RunRecord, StaffOutcome, StoredIntervention, SORTABLE,
 };
 
 use crate::interventions::{Intervention, Status};
@@ -148,12 +148,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "scoring runs, scores, interventions, KPI snapshots, audit log",
-    sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "scoring runs, scores, interventions, KPI snapshots, audit log",
+        sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "data-driven KPI weights",
+        sqlite: include_str!("../../migrations/sqlite/0002_kpi_weights.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_kpi_weights.sql"),
+    },
+];
 
 /// The schema version this build migrates to.
 pub fn schema_version() -> i64 {
@@ -493,14 +501,14 @@ impl Store {
     pub async fn interventions(
         &self,
         filter: &InterventionFilter,
-    ) -> Result<Vec<(Intervention, Option<String>)>> {
+    ) -> Result<Vec<StoredIntervention>> {
         records::list_interventions(&self.pool, filter).await
     }
 
-    /// One intervention and its staff outcome.
-    pub async fn intervention(&self, id: i64) -> Result<(Intervention, Option<String>)> {
+    /// One intervention with its outcomes.
+    pub async fn intervention(&self, id: i64) -> Result<StoredIntervention> {
         let row: Option<AnyRow> = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {}, outcome FROM interventions WHERE id = $1",
+            "SELECT {}, outcome, observed FROM interventions WHERE id = $1",
             records::INTERVENTION_COLUMNS
         )))
         .bind(id)
@@ -511,11 +519,7 @@ impl Store {
             what: "intervention",
             id: id.to_string(),
         })?;
-        let i = records::intervention_from_row(&row)?;
-        let outcome: Option<String> = row
-            .try_get("outcome")
-            .map_err(q("reading an intervention"))?;
-        Ok((i, outcome))
+        records::stored_from_row(&row)
     }
 
     /// Records what staff report for an intervention. An open one becomes
@@ -587,6 +591,52 @@ impl Store {
         Ok(i)
     }
 
+    /// Marks an open intervention done (its owner carried it out).
+    pub async fn mark_done(&self, id: i64, actor: &str, at: i64) -> Result<Intervention> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<AnyRow> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM interventions WHERE id = $1",
+            records::INTERVENTION_COLUMNS
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q("reading an intervention"))?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound {
+                what: "intervention",
+                id: id.to_string(),
+            });
+        };
+        let mut i = records::intervention_from_row(&row)?;
+        if i.status != Status::Open {
+            return Err(StoreError::BadTransition {
+                id,
+                status: i.status.name().into(),
+                message: "only an open intervention can be marked done".into(),
+            });
+        }
+        i.status = Status::Done;
+        i.closed_at = Some(at);
+        sqlx::query("UPDATE interventions SET status = 'done', closed_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("closing an intervention"))?;
+        audit::append(
+            &mut tx,
+            self.backend,
+            actor,
+            "intervention.done",
+            &id.to_string(),
+            &serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await.map_err(q("committing a status change"))?;
+        Ok(i)
+    }
+
     /// Stores what churn data says happened after each record (`churned` or
     /// `retained`), for the records whose window is over.
     pub async fn save_observed(&self, outcomes: &[(i64, bool)], actor: &str) -> Result<()> {
@@ -629,22 +679,21 @@ impl Store {
         rows.iter().map(records::intervention_from_row).collect()
     }
 
-    /// Interventions whose outcome churn data has settled, with whether the
-    /// customer churned.
-    pub async fn observed_outcomes(&self) -> Result<Vec<(Intervention, bool)>> {
+    /// Every intervention with what churn data showed after it (`Some(true)`
+    /// churned, `Some(false)` retained, `None` not settled yet).
+    pub async fn outcome_records(&self) -> Result<Vec<(Intervention, Option<bool>)>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {}, observed FROM interventions WHERE observed IS NOT NULL ORDER BY id",
+            "SELECT {}, outcome, observed FROM interventions ORDER BY id",
             records::INTERVENTION_COLUMNS
         )))
         .fetch_all(&self.pool)
         .await
-        .map_err(q("reading observed outcomes"))?;
+        .map_err(q("reading outcomes"))?;
         rows.iter()
             .map(|r| {
-                let observed: String = r
-                    .try_get("observed")
-                    .map_err(q("reading observed outcomes"))?;
-                Ok((records::intervention_from_row(r)?, observed == "churned"))
+                let s = records::stored_from_row(r)?;
+                let observed = s.observed.as_deref().map(|o| o == "churned");
+                Ok((s.intervention, observed))
             })
             .collect()
     }
@@ -676,6 +725,16 @@ impl Store {
         audit::append(&mut tx, self.backend, actor, "kpi.saved", run_id, &details).await?;
         tx.commit().await.map_err(q("committing scorecards"))?;
         Ok(())
+    }
+
+    /// The configured and data-driven weights stored with a run's scorecards.
+    pub async fn kpi_weights(
+        &self,
+        run_id: &str,
+        role: &str,
+        stage: &str,
+    ) -> Result<Vec<serde_json::Value>> {
+        records::kpi_weights(&self.pool, run_id, role, stage).await
     }
 
     /// Stored scorecards of a run, role and stage, best first.

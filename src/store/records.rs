@@ -136,6 +136,17 @@ pub struct InterventionFilter {
     pub limit: usize,
 }
 
+/// An intervention with what was recorded about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredIntervention {
+    /// The intervention.
+    pub intervention: Intervention,
+    /// What staff reported (`retained`, `churned`, `unreachable`, `declined`).
+    pub outcome: Option<String>,
+    /// What churn data showed after it: `churned` or `retained` (once settled).
+    pub observed: Option<String>,
+}
+
 /// What staff report about an intervention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -210,6 +221,16 @@ pub(super) fn intervention_from_row(r: &AnyRow) -> Result<Intervention> {
         churn_probability: f("churn_probability")?,
         clv: f("clv")?,
         expected_value: f("expected_value")?,
+    })
+}
+
+pub(super) fn stored_from_row(r: &AnyRow) -> Result<StoredIntervention> {
+    Ok(StoredIntervention {
+        intervention: intervention_from_row(r)?,
+        outcome: r.try_get("outcome").map_err(q("reading an intervention"))?,
+        observed: r
+            .try_get("observed")
+            .map_err(q("reading an intervention"))?,
     })
 }
 
@@ -400,8 +421,9 @@ pub(super) async fn apply_plan(
 pub(super) async fn list_interventions(
     pool: &AnyPool,
     f: &InterventionFilter,
-) -> Result<Vec<(Intervention, Option<String>)>> {
-    let mut sql = format!("SELECT {INTERVENTION_COLUMNS}, outcome FROM interventions WHERE 1 = 1");
+) -> Result<Vec<StoredIntervention>> {
+    let mut sql =
+        format!("SELECT {INTERVENTION_COLUMNS}, outcome, observed FROM interventions WHERE 1 = 1");
     let mut n = 0;
     let mut next = || {
         n += 1;
@@ -434,13 +456,7 @@ pub(super) async fn list_interventions(
         .fetch_all(pool)
         .await
         .map_err(q("listing interventions"))?;
-    rows.iter()
-        .map(|r| {
-            let outcome: Option<String> =
-                r.try_get("outcome").map_err(q("listing interventions"))?;
-            Ok((intervention_from_row(r)?, outcome))
-        })
-        .collect()
+    rows.iter().map(stored_from_row).collect()
 }
 
 pub(super) async fn customer_history(
@@ -606,6 +622,21 @@ pub(super) async fn save_scorecards(
         .execute(&mut **tx)
         .await
         .map_err(q("replacing scorecards"))?;
+    sqlx::query("DELETE FROM kpi_weights WHERE run_id = $1 AND role = $2 AND stage = $3")
+        .bind(run_id)
+        .bind(cards.role.name())
+        .bind(cards.stage.name())
+        .execute(&mut **tx)
+        .await
+        .map_err(q("replacing KPI weights"))?;
+    sqlx::query("INSERT INTO kpi_weights (run_id, role, stage, weights) VALUES ($1, $2, $3, $4)")
+        .bind(run_id)
+        .bind(cards.role.name())
+        .bind(cards.stage.name())
+        .bind(serde_json::to_string(&cards.weights).expect("weights serialise"))
+        .execute(&mut **tx)
+        .await
+        .map_err(q("saving KPI weights"))?;
     for c in &cards.cards {
         sqlx::query(
             "INSERT INTO kpi_snapshots (run_id, role, stage, employee_id, name, composite, rank, top, card)
@@ -645,4 +676,27 @@ pub(super) async fn scorecards(
     rows.iter()
         .map(|c| serde_json::from_str(c).map_err(|e| corrupt("kpi_snapshots")(e.to_string())))
         .collect()
+}
+
+pub(super) async fn kpi_weights(
+    pool: &AnyPool,
+    run_id: &str,
+    role: &str,
+    stage: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let row: Option<String> = sqlx::query_scalar(
+        "SELECT weights FROM kpi_weights WHERE run_id = $1 AND role = $2 AND stage = $3",
+    )
+    .bind(run_id)
+    .bind(role)
+    .bind(stage)
+    .fetch_optional(pool)
+    .await
+    .map_err(q("reading KPI weights"))?;
+    match row {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| corrupt("kpi_weights")(e.to_string()))
+        }
+        None => Ok(Vec::new()),
+    }
 }

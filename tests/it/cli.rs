@@ -243,7 +243,7 @@ fn train_list_predict_evaluate_promote_rollback() {
     ]);
     let scores = std::fs::read_to_string(dir.path().join("scores.csv")).unwrap();
     let input = std::fs::read_to_string(dir.path().join("latest.csv")).unwrap();
-    assert!(scores.starts_with("customer_id,churn_probability"));
+    assert!(scores.starts_with("customer_id,snapshot_date,churn_probability"));
     assert_eq!(
         scores.lines().count(),
         input.lines().count(),

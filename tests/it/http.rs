@@ -121,6 +121,7 @@ pub fn config(registry: &Path, store: &str, data: Option<&Path>) -> Config {
         name: name.to_string(),
         role: role.to_string(),
         sha256: serve::auth::hash_key(key),
+        owner: None,
     })
     .collect();
     c

@@ -62,13 +62,17 @@ fn predictions(base: &Path, dir: &Path) -> HashMap<String, f64> {
         ],
         dir,
     );
-    std::fs::read_to_string(dir.join("p.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
+    let text = std::fs::read_to_string(dir.join("p.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        ["customer_id", "snapshot_date", "churn_probability"]
+    );
+    lines
         .map(|l| {
-            let (id, p) = l.split_once(',').unwrap();
-            (id.to_string(), p.parse().unwrap())
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[0].to_string(), cells[2].parse().unwrap())
         })
         .collect()
 }

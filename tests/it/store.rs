@@ -299,8 +299,9 @@ async fn interventions_follow_their_state_machine(store: &Store) {
         .await
         .unwrap();
     assert_eq!(done.status, Status::Done);
-    let (_, outcome) = store.intervention(ids[0]).await.unwrap();
-    assert_eq!(outcome.as_deref(), Some("retained"));
+    let stored = store.intervention(ids[0]).await.unwrap();
+    assert_eq!(stored.outcome.as_deref(), Some("retained"));
+    assert_eq!(stored.observed, None);
     match store.intervention(999_999).await {
         Err(StoreError::NotFound { .. }) => {}
         other => panic!("{other:?}"),

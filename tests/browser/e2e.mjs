@@ -1,0 +1,270 @@
+// End-to-end tests of the churnguard web app in Debian's headless Chromium,
+// driven by playwright-core against the real server on loopback.
+//
+//   node tests/browser/e2e.mjs
+//
+// Environment: CHURNGUARD_BIN (the binary), CHROMIUM (default /usr/bin/chromium),
+// CHURNGUARD_TEST_OUTPUT (screenshots; default test-output/browser).
+// It builds its own small fixture: generate, features, train, score.
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.CHURNGUARD_BIN;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const OUT = resolve(process.env.CHURNGUARD_TEST_OUTPUT || "test-output/browser");
+const READER = "reader-key-browser-0000001";
+const ADMIN = "admin-key-browser-00000002";
+
+if (!BIN || !existsSync(BIN)) {
+  console.error(`CHURNGUARD_BIN must name the churnguard binary (got ${BIN})`);
+  process.exit(2);
+}
+mkdirSync(OUT, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), "cg-browser-"));
+const cg = (...args) => execFileSync(BIN, args, { cwd: work, stdio: ["ignore", "pipe", "inherit"] }).toString();
+
+let failures = 0;
+let passed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failures += 1;
+    console.log(`FAIL ${name}\n     ${e && e.stack ? e.stack.split("\n").slice(0, 3).join("\n     ") : e}`);
+  }
+}
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// Fixture: a small company, a model, a scored run with interventions.
+console.log(`fixture in ${work}`);
+cg("generate", "--customers", "800", "--seed", "5", "--out", "co");
+cg("features", "--data", "co", "--out", "f.parquet");
+cg("train", "--data", "f.parquet", "--families", "logistic", "--registry", "models");
+cg("score", "--data", "co", "--registry", "models", "--snapshot", "2024-12-01", "--out", "r", "--store", "sqlite://cg.db");
+
+// The server, on an ephemeral port.
+const server = spawn(
+  BIN,
+  ["serve", "--listen", "127.0.0.1:0", "--registry", "models", "--store", "sqlite://cg.db", "--data", "co"],
+  { cwd: work, env: { ...process.env, CHURNGUARD_API_KEYS: `reader:${READER},admin:${ADMIN}` } },
+);
+const base = await new Promise((ok, fail) => {
+  const timer = setTimeout(() => fail(new Error("server did not start in 30 s")), 30000);
+  server.stdout.on("data", (d) => {
+    const m = d.toString().match(/serving on (http:\/\/[0-9.:]+)/);
+    if (m) {
+      clearTimeout(timer);
+      ok(m[1]);
+    }
+  });
+  server.on("exit", (code) => fail(new Error(`server exited with ${code}`)));
+});
+console.log(`server at ${base}`);
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+async function signIn(context, key) {
+  const page = await context.newPage();
+  page.on("dialog", (d) => d.accept());
+  await page.goto(`${base}/login`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  return page;
+}
+
+try {
+  const readerCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await signIn(readerCtx, READER);
+
+  await check("sign-in sets an HttpOnly, SameSite=Strict session cookie", async () => {
+    const cookies = await readerCtx.cookies();
+    const c = cookies.find((x) => x.name === "cg_session");
+    assert(c, "no session cookie");
+    assert(c.httpOnly, "cookie is not HttpOnly");
+    assert(c.sameSite === "Strict", `SameSite is ${c.sameSite}`);
+  });
+
+  await check("the risk list shows customers sorted by expected loss", async () => {
+    await page.getByRole("heading", { name: "Risk list" }).waitFor();
+    const rows = await page.locator("table.risk tbody tr").count();
+    assert(rows > 10, `only ${rows} rows`);
+    const th = page.locator('th[aria-sort="descending"]');
+    assert((await th.innerText()).includes("Expected loss"), "not sorted by expected loss");
+    await page.screenshot({ path: join(OUT, "risk-list.png"), fullPage: true });
+  });
+
+  await check("filtering by band keeps only that band", async () => {
+    await page.getByLabel("Band").selectOption("yellow");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/band=yellow/);
+    const bands = await page.locator("table.risk tbody td .band").allInnerTexts();
+    assert(bands.length > 0, "no yellow customers");
+    assert(bands.every((b) => b === "yellow"), `bands: ${[...new Set(bands)]}`);
+    await page.screenshot({ path: join(OUT, "risk-list-yellow.png"), fullPage: true });
+  });
+
+  await check("sorting by a column and exporting the view as CSV", async () => {
+    await page.getByRole("link", { name: "Health", exact: true }).click();
+    await page.waitForURL(/sort=health/);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Export CSV" }).click(),
+    ]);
+    const path = join(OUT, "risk-list.csv");
+    await download.saveAs(path);
+    const text = (await import("node:fs")).readFileSync(path, "utf8");
+    const lines = text.trim().split("\n");
+    assert(lines[0].startsWith("customer_id,name,owner"), "no CSV header");
+    assert(lines.length > 1 && lines.slice(1).every((l) => l.includes(",yellow,")), "export ignores the filter");
+  });
+
+  let customerUrl;
+  await check("a customer page explains the score", async () => {
+    await page.goto(`${base}/`);
+    await page.locator("table.risk tbody tr a").first().click();
+    await page.waitForURL(/\/customers\//);
+    customerUrl = page.url();
+    assert(await page.locator("svg.gauge").isVisible(), "no gauge");
+    assert(await page.locator("svg.bars").isVisible(), "no component bars");
+    assert(await page.locator("svg.history").isVisible(), "no history chart");
+    assert(await page.getByRole("heading", { name: "Top reasons" }).isVisible(), "no reasons");
+    assert(await page.getByText("CLV / CAC").isVisible(), "no CLV/CAC");
+    await page.screenshot({ path: join(OUT, "customer.png"), fullPage: true });
+  });
+
+  await check("a reader sees no admin buttons, and the server refuses a reader's post", async () => {
+    const buttons = await page.getByRole("button", { name: "Record outcome" }).count();
+    assert(buttons === 0, "reader sees Record outcome");
+    // With the reader's own, valid CSRF token: the role check must refuse it.
+    // (page.request shares the session cookie; in-page fetch is blocked by the CSP.)
+    const token = await page.locator("input[name=csrf]").first().inputValue();
+    const r = await page.request.post(`${base}/interventions/1/done`, { form: { csrf: token } });
+    const text = await r.text();
+    assert(r.status() === 403 && text.includes("admin role"), `reader's post answered ${r.status()}`);
+    // And a forged token is refused before anything else.
+    const f = await page.request.post(`${base}/logout`, { form: { csrf: "forged" } });
+    const forged = f.status();
+    assert(forged === 403, `forged CSRF token answered ${forged}`);
+  });
+
+  await check("pages carry the security headers", async () => {
+    const r = await page.request.get(`${base}/`);
+    const h = r.headers();
+    const csp = h["content-security-policy"] || "";
+    assert(csp.includes("frame-ancestors 'none'"), `CSP: ${csp}`);
+    assert(!csp.includes("unsafe-inline"), `CSP allows inline: ${csp}`);
+    assert(h["x-content-type-options"] === "nosniff", "no nosniff");
+  });
+
+  await check("basic accessibility: labels, language, keyboard", async () => {
+    await page.goto(`${base}/`);
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll("input:not([type=hidden]), select")].filter(
+        (el) => !(el.id && document.querySelector(`label[for="${el.id}"]`)) && !el.getAttribute("aria-label"),
+      ).length,
+    );
+    assert(unlabelled === 0, `${unlabelled} unlabelled fields`);
+    assert((await page.getAttribute("html", "lang")) === "en", "no lang");
+    await page.keyboard.press("Tab");
+    const first = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+    assert(first && first.includes("Skip to content"), `first tab stop: ${first}`);
+    const svgs = await page.evaluate(() => [...document.querySelectorAll("svg")].filter((s) => !s.getAttribute("aria-label")).length);
+    assert(svgs === 0, "an svg without aria-label");
+  });
+
+  await check("the KPI page switches role and stage", async () => {
+    await page.goto(`${base}/kpi`);
+    await page.getByLabel("Role").selectOption("acquisition");
+    await page.getByLabel("Business stage").selectOption("mature");
+    await page.getByRole("button", { name: "Show" }).click();
+    await page.waitForURL(/stage=mature/);
+    assert(await page.getByRole("columnheader", { name: "renewal" }).isVisible(), "no renewal column");
+    assert(await page.getByRole("heading", { name: "Configured and data-driven weights" }).isVisible(), "no weights");
+    await page.screenshot({ path: join(OUT, "kpi.png"), fullPage: true });
+  });
+
+  await check("the models page lists the champion and opens its report", async () => {
+    await page.goto(`${base}/models`);
+    assert(await page.getByText("champion").first().isVisible(), "no champion tag");
+    await page.getByRole("link", { name: "Training report" }).first().click();
+    await page.waitForURL(/\/report$/);
+    assert((await page.locator("svg").count()) > 0, "report has no charts");
+    await page.screenshot({ path: join(OUT, "report.png"), fullPage: true });
+  });
+
+  await check("the interventions board groups open work by owner", async () => {
+    await page.goto(`${base}/interventions`);
+    assert(await page.getByRole("heading", { name: "Treated against control" }).isVisible(), "no save rate section");
+    assert((await page.locator("section.owner").count()) > 0, "no owners");
+    await page.screenshot({ path: join(OUT, "interventions.png"), fullPage: true });
+  });
+
+  await check("a phone-sized screen still shows the risk list", async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const p = await signIn(phone, READER);
+    assert((await p.locator("table.risk tbody tr").count()) > 0, "no rows on a phone");
+    await p.screenshot({ path: join(OUT, "risk-list-phone.png"), fullPage: true });
+    await phone.close();
+  });
+
+  await check("an admin records an outcome from the customer page", async () => {
+    const adminCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const a = await signIn(adminCtx, ADMIN);
+    await a.goto(`${base}/interventions`);
+    await a.locator("section.owner tbody tr a").first().click();
+    await a.waitForURL(/\/customers\//);
+    const form = a.locator("form.inline").filter({ has: a.getByRole("button", { name: "Record outcome" }) }).first();
+    await form.getByLabel("Outcome").selectOption("retained");
+    await form.getByRole("button", { name: "Record outcome" }).click();
+    await a.waitForURL(/done=outcome/);
+    assert(await a.getByText("Outcome recorded.").isVisible(), "no confirmation");
+    assert((await a.locator("td", { hasText: "retained" }).count()) > 0, "outcome not shown");
+    await a.screenshot({ path: join(OUT, "customer-outcome.png"), fullPage: true });
+    await adminCtx.close();
+  });
+
+  await check("signing out ends the session", async () => {
+    await page.goto(`${base}/`);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/login/);
+    const r = await page.goto(`${base}/`);
+    assert(r.url().endsWith("/login"), "still signed in");
+  });
+
+  await check("a wrong key is refused", async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    await p.goto(`${base}/login`);
+    await p.getByLabel("API key").fill("not-a-real-key");
+    await p.getByRole("button", { name: "Sign in" }).click();
+    assert(await p.getByRole("alert").isVisible(), "no error shown");
+    await ctx.close();
+  });
+} finally {
+  await browser.close();
+  server.kill("SIGTERM");
+}
+
+console.log(`\n${passed} passed, ${failures} failed; screenshots in ${OUT}`);
+process.exit(failures ? 1 : 0);
