@@ -514,6 +514,26 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
     fs_err::rename(&tmp, path).map_err(io)
 }
 
+/// Moves the named files from `staging` into `dir` (a rename each: same
+/// file system); returns their new paths.
+pub fn publish(staging: &Path, dir: &Path, names: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let to = dir.join(name);
+        fs_err::rename(staging.join(name), &to).map_err(|error| DataError::Io {
+            path: to.clone(),
+            error,
+        })?;
+        out.push(to);
+    }
+    Ok(out)
+}
+
+/// Removes a directory and everything in it; a missing one is fine.
+pub fn remove_dir_all(dir: &Path) {
+    let _ = fs_err::remove_dir_all(dir);
+}
+
 /// Creates a directory and its parents.
 pub fn create_dir(dir: &Path) -> Result<()> {
     fs_err::create_dir_all(dir).map_err(|error| DataError::Io {

@@ -209,7 +209,8 @@ impl From<ServiceError> for ApiError {
             | ServiceError::Kpi(_)
             | ServiceError::Value(_)
             | ServiceError::BadRequest(_)
-            | ServiceError::BadPath { .. }) => {
+            | ServiceError::BadPath { .. }
+            | ServiceError::Outputs { .. }) => {
                 if e.is_bad_input() {
                     ApiError::Unprocessable(e.to_string())
                 } else {

@@ -969,11 +969,11 @@ pub struct Readiness {
     pub ready: bool,
     /// The model being served.
     pub model: Option<String>,
-    /// Whether the store answers.
+    /// Whether the store answers and takes writes.
     pub store: bool,
 }
 
-/// Ready when a model is loaded and the store answers.
+/// Ready when a model is loaded and the store answers and takes writes.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -982,7 +982,7 @@ pub struct Readiness {
 )]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
     let model = state.active.load_full().map(|m| m.manifest.id.clone());
-    let store = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping())
+    let store = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.writable())
         .await
         .is_ok_and(|r| r.is_ok());
     let ready = model.is_some() && store;

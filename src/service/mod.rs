@@ -61,6 +61,16 @@ pub enum ServiceError {
     /// A request that cannot be carried out as asked.
     #[error("{0}")]
     BadRequest(String),
+    /// The run was saved, but its output files could not be written.
+    #[error("run {run_id} is saved in the store, but writing its files to {dir} failed (none were left behind): {message}")]
+    Outputs {
+        /// The run.
+        run_id: String,
+        /// The output folder.
+        dir: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// A file the request names does not exist.
     #[error("{path}: {message}")]
     BadPath {
@@ -84,6 +94,7 @@ impl ServiceError {
             | ServiceError::Value(_)
             | ServiceError::BadRequest(_)
             | ServiceError::BadPath { .. } => true,
+            ServiceError::Outputs { .. } => false,
             ServiceError::Store(e) => matches!(
                 e,
                 StoreError::BadUrl { .. }

@@ -616,54 +616,36 @@ pub async fn score_run(
         }
     }
 
-    // Output files.
+    // Output files: written into a staging folder, then moved into place,
+    // so a failure (a full disk) leaves no half set of files that looks whole.
     let mut files = Vec::new();
     if let Some(out) = &req.out {
         data::create_dir(out)?;
-        let mut frame = scores_frame(&records, &choices)?;
-        for name in ["scores.parquet", "scores.csv", "risk_list.csv"] {
-            let path = out.join(name);
-            data::write_frame(&mut frame, &path)?;
-            files.push(path);
-        }
-        let mut iv = interventions_frame(&created)?;
-        let path = out.join("interventions.csv");
-        data::write_frame(&mut iv, &path)?;
-        files.push(path);
-        if !by_channel.is_empty() {
-            for (groups, key, name) in [
-                (&by_channel, "acquisition_channel", "clv_cac_by_channel.csv"),
-                (&by_rep, "acquisition_rep_id", "clv_cac_by_rep.csv"),
-            ] {
-                let path = out.join(name);
-                data::write_frame(&mut group_frame(groups, key)?, &path)?;
-                files.push(path);
+        let staging = out.join(format!(".staging-{run_id}"));
+        let outputs = Outputs {
+            records: &records,
+            choices: &choices,
+            created: &created,
+            by_channel: &by_channel,
+            by_rep: &by_rep,
+            cards: &all_cards,
+            stage: config.kpi.stage,
+            run: &run,
+        };
+        let written = outputs
+            .write(&staging)
+            .and_then(|names| Ok(data::publish(&staging, out, &names)?));
+        data::remove_dir_all(&staging);
+        match written {
+            Ok(paths) => files = paths,
+            Err(e) => {
+                return Err(ServiceError::Outputs {
+                    run_id: run_id.clone(),
+                    dir: out.clone(),
+                    message: e.to_string(),
+                })
             }
         }
-        if !all_cards.is_empty() {
-            let path = out.join("scorecards.json");
-            data::write_text(
-                &path,
-                &serde_json::to_string_pretty(&all_cards).expect("scorecards serialise"),
-            )?;
-            files.push(path);
-            for role in [Role::AccountManager, Role::Acquisition] {
-                if let Some(cards) = all_cards
-                    .iter()
-                    .find(|c| c.role == role && c.stage == config.kpi.stage)
-                {
-                    let path = out.join(format!("kpi_{}.csv", role.name()));
-                    data::write_frame(&mut kpi_frame(cards)?, &path)?;
-                    files.push(path);
-                }
-            }
-        }
-        let path = out.join("summary.json");
-        data::write_text(
-            &path,
-            &serde_json::to_string_pretty(&run).expect("run serialises"),
-        )?;
-        files.push(path);
     }
     Ok(ScoreRunSummary {
         top: records.iter().take(10).cloned().collect(),
@@ -674,6 +656,73 @@ pub async fn score_run(
         closed: (plan.recovered.len(), plan.expired.len()),
         scorecards: scorecards_saved,
     })
+}
+
+/// What a run writes to its output folder.
+struct Outputs<'a> {
+    records: &'a [CustomerScoreRecord],
+    choices: &'a HashMap<&'a str, &'a Choice>,
+    created: &'a [Intervention],
+    by_channel: &'a [value::GroupValue],
+    by_rep: &'a [value::GroupValue],
+    cards: &'a [kpi::Scorecards],
+    stage: Stage,
+    run: &'a RunRecord,
+}
+
+impl Outputs<'_> {
+    /// Writes every file into `dir`; returns their names.
+    fn write(&self, dir: &std::path::Path) -> Result<Vec<String>> {
+        data::create_dir(dir)?;
+        let mut names: Vec<String> = Vec::new();
+        let mut frame = scores_frame(self.records, self.choices)?;
+        for name in ["scores.parquet", "scores.csv", "risk_list.csv"] {
+            data::write_frame(&mut frame, &dir.join(name))?;
+            names.push(name.into());
+        }
+        data::write_frame(
+            &mut interventions_frame(self.created)?,
+            &dir.join("interventions.csv"),
+        )?;
+        names.push("interventions.csv".into());
+        if !self.by_channel.is_empty() {
+            for (groups, key, name) in [
+                (
+                    self.by_channel,
+                    "acquisition_channel",
+                    "clv_cac_by_channel.csv",
+                ),
+                (self.by_rep, "acquisition_rep_id", "clv_cac_by_rep.csv"),
+            ] {
+                data::write_frame(&mut group_frame(groups, key)?, &dir.join(name))?;
+                names.push(name.into());
+            }
+        }
+        if !self.cards.is_empty() {
+            data::write_text(
+                &dir.join("scorecards.json"),
+                &serde_json::to_string_pretty(self.cards).expect("scorecards serialise"),
+            )?;
+            names.push("scorecards.json".into());
+            for role in [Role::AccountManager, Role::Acquisition] {
+                if let Some(cards) = self
+                    .cards
+                    .iter()
+                    .find(|c| c.role == role && c.stage == self.stage)
+                {
+                    let name = format!("kpi_{}.csv", role.name());
+                    data::write_frame(&mut kpi_frame(cards)?, &dir.join(&name))?;
+                    names.push(name);
+                }
+            }
+        }
+        data::write_text(
+            &dir.join("summary.json"),
+            &serde_json::to_string_pretty(self.run).expect("run serialises"),
+        )?;
+        names.push("summary.json".into());
+        Ok(names)
+    }
 }
 
 /// One row per employee: composite, rank, top flag, then each metric's

@@ -122,6 +122,8 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
                 || m.contains("disk i/o")
                 || m.contains("unable to open")
                 || m.contains("no such table")
+                || m.contains("disk is full")
+                || m.contains("does not exist")
                 || m.contains("terminating connection")
         }
         _ => false,
@@ -228,6 +230,11 @@ impl Store {
             .max_connections(match backend {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 8,
+            })
+            // A connection whose COMMIT failed (a full disk) can come back
+            // still inside its transaction; closing it keeps the pool clean.
+            .after_release(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
             });
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
@@ -284,6 +291,31 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .map_err(q("ping"))?;
+        Ok(())
+    }
+
+    /// Whether the store takes writes now: SQLite takes (and releases) the
+    /// write lock, so a read-only or locked file fails; PostgreSQL must not
+    /// be in read-only mode. Readiness uses it.
+    pub async fn writable(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                let tx = self.begin_write().await?;
+                tx.rollback().await.map_err(q("releasing the write lock"))?;
+            }
+            Backend::Postgres => {
+                let ro: String = sqlx::query_scalar("SHOW transaction_read_only")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(q("ping"))?;
+                if ro == "on" {
+                    return Err(StoreError::Unavailable {
+                        url: self.url.clone(),
+                        message: "the database is read-only".into(),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 

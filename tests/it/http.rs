@@ -140,3 +140,23 @@ pub async fn start(config: Config) -> (SocketAddr, Arc<AppState>) {
     });
     (addr, state)
 }
+
+/// Reads a server's first stdout line (`churnguard serving on http://ADDR`)
+/// and returns the address.
+pub fn first_line_addr(mut stdout: impl std::io::Read) -> SocketAddr {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        if stdout.read(&mut byte).unwrap() == 0 {
+            panic!("the server exited before printing its address");
+        }
+        line.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&line).to_string();
+    text.trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}

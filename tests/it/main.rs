@@ -2,11 +2,13 @@
 
 mod actions;
 mod cli;
+mod faults;
 mod features;
 mod flat;
 mod generator;
 mod http;
 mod models;
+mod security;
 mod server;
 mod store;
 mod support;

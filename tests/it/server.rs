@@ -14,7 +14,11 @@ use crate::support::trained;
 
 /// The rows of a feature CSV as score records (inputs, id, context).
 fn records(csv: &Path, n: usize) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(csv).unwrap();
+    records_of(&std::fs::read_to_string(csv).unwrap(), n)
+}
+
+/// The first `n` rows of a feature CSV's text as score records.
+pub fn records_of(text: &str, n: usize) -> Vec<serde_json::Value> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let (numeric, categorical) = model_inputs();
