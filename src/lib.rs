@@ -30,6 +30,8 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod health;
 pub mod interventions;
 pub mod kpi;

@@ -377,6 +377,48 @@ pub fn read_raw(path: &Path) -> Result<DataFrame> {
     }
 }
 
+/// Reads a CSV or Parquet file held in memory, as [`read_raw`] reads one
+/// on disk; `name` names it in errors.
+pub fn read_raw_bytes(bytes: &[u8], format: Format, name: &Path) -> Result<DataFrame> {
+    let unreadable = |e: PolarsError| DataError::Unreadable {
+        path: name.to_path_buf(),
+        message: e.to_string(),
+    };
+    match format {
+        Format::Parquet => ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(unreadable),
+        Format::Csv => CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .with_parse_options(CsvParseOptions::default().with_missing_is_null(true))
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(unreadable),
+    }
+}
+
+/// Reads and validates one event table held in memory (the fuzz targets
+/// and tests use it; files go through [`load_table`]).
+pub fn load_table_bytes(
+    bytes: &[u8],
+    format: Format,
+    table: &str,
+    opts: LoadOptions,
+) -> Result<DataFrame> {
+    let name = PathBuf::from(format!("{table}.{}", format.extension()));
+    let spec = schema::table(table).ok_or_else(|| DataError::MissingTable {
+        dir: name.clone(),
+        table: table.to_string(),
+    })?;
+    validate::check_table(
+        spec,
+        read_raw_bytes(bytes, format, &name)?,
+        &name,
+        opts.as_of,
+    )
+}
+
 /// Options for [`load_tables`].
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions {

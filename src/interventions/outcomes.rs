@@ -126,11 +126,12 @@ pub fn save_rate(treated: ArmCounts, control: ArmCounts) -> Option<SaveRate> {
                 control.customers as f64,
             )
         };
-        let rr = pt / pc;
+        // The estimate comes from the same (corrected) counts as its
+        // interval, so the interval always contains it.
         let log_rr = ((a / n1) / (c / n2)).ln();
         let se = (1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n2).max(0.0).sqrt();
         let (lo, hi) = ((log_rr - Z95 * se).exp(), (log_rr + Z95 * se).exp());
-        (Some(1.0 - rr), Some((1.0 - hi, 1.0 - lo)))
+        (Some(1.0 - log_rr.exp()), Some((1.0 - hi, 1.0 - lo)))
     };
     Some(SaveRate {
         treated,

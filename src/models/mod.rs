@@ -349,6 +349,95 @@ pub struct BatchScores {
 }
 
 impl FittedModel {
+    /// Checks that the parts fit together, so that a loaded artifact can
+    /// never panic or loop when applied: coefficient and weight shapes
+    /// match the preprocessing's width, tree children come after their
+    /// parents and inside the tree, parameters are finite. Loading calls it.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(ModelError::SchemaMismatch(m));
+        let width = self.preprocessor.width();
+        for c in &self.preprocessor.numeric {
+            if !(c.median.is_finite() && c.mean.is_finite() && c.std.is_finite() && c.std > 0.0) {
+                return bad(format!(
+                    "input {}: scaling parameters must be finite, std > 0",
+                    c.name
+                ));
+            }
+        }
+        for c in &self.preprocessor.categorical {
+            if c.levels.windows(2).any(|w| w[0] >= w[1]) {
+                return bad(format!(
+                    "input {}: levels must be sorted and distinct",
+                    c.name
+                ));
+            }
+        }
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        match &self.model {
+            ChurnModel::Logistic(m) => {
+                if m.coefficients.len() != width
+                    || !finite(&m.coefficients)
+                    || !m.intercept.is_finite()
+                {
+                    return bad(format!(
+                        "logistic model has {} coefficients for {width} inputs (or non-finite ones)",
+                        m.coefficients.len()
+                    ));
+                }
+            }
+            ChurnModel::Tree(t) => {
+                if t.nodes.is_empty() {
+                    return bad("tree has no nodes".into());
+                }
+                for (i, node) in t.nodes.iter().enumerate() {
+                    if !node.probability.is_finite() {
+                        return bad(format!("tree node {i}: probability is not finite"));
+                    }
+                    if let Some(s) = &node.split {
+                        if s.feature >= width
+                            || s.left <= i
+                            || s.right <= i
+                            || s.left >= t.nodes.len()
+                            || s.right >= t.nodes.len()
+                            || s.threshold.is_nan()
+                        {
+                            return bad(format!("tree node {i}: split out of range"));
+                        }
+                    }
+                }
+            }
+            ChurnModel::Neural(n) => {
+                let mut inputs = width;
+                if n.layers.is_empty() {
+                    return bad("neural model has no layers".into());
+                }
+                for (k, l) in n.layers.iter().enumerate() {
+                    let outputs = l.bias.len();
+                    if l.inputs != inputs
+                        || outputs == 0
+                        || l.weights.len() != outputs.saturating_mul(inputs)
+                        || !finite(&l.weights)
+                        || !finite(&l.bias)
+                    {
+                        return bad(format!(
+                            "neural layer {k}: shape does not fit ({inputs} inputs expected)"
+                        ));
+                    }
+                    inputs = outputs;
+                }
+                if inputs != 1 {
+                    return bad("neural model must end in one output".into());
+                }
+            }
+        }
+        if let Some(t) = &self.churn_type {
+            if t.coefficients.len() != width {
+                return bad("churn-type model does not fit the inputs".into());
+            }
+        }
+        Ok(())
+    }
+
     /// The family.
     pub fn family(&self) -> Family {
         self.model.family()

@@ -53,6 +53,9 @@ pub enum Encoded<'a> {
 
 const MISSING: &str = "<missing>";
 
+/// Standardised inputs are clamped to ±`MAX_Z`.
+pub const MAX_Z: f64 = 1e4;
+
 impl Preprocessor {
     /// Learns imputation, scaling and vocabularies from training rows.
     pub fn fit(batch: &Batch) -> Result<Preprocessor> {
@@ -200,7 +203,9 @@ impl Preprocessor {
         for (j, c) in self.numeric.iter().enumerate() {
             for (i, v) in batch.numeric.column(j).iter().enumerate() {
                 let v = if v.is_finite() { *v } else { c.median };
-                x[[i, j]] = (v - c.mean) / c.std;
+                // Absurd inputs saturate instead of overflowing the model
+                // (no training value lies 10,000 deviations out).
+                x[[i, j]] = ((v - c.mean) / c.std).clamp(-MAX_Z, MAX_Z);
             }
         }
         let mut unknown = vec![false; n];

@@ -269,6 +269,10 @@ impl Registry {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
+        model.validate().map_err(|e| RegistryError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         if model.family() != manifest.family {
             return Err(RegistryError::Corrupt {
                 path,

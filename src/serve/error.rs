@@ -35,7 +35,7 @@ pub enum ApiError {
     /// A field has a problem: `code` says which.
     #[error("{message}")]
     BadField {
-        /// `missing_feature`, `wrong_type`, `not_finite`, `unknown_field`, `missing_id`.
+        /// `missing_feature`, `wrong_type`, `not_finite`, `missing_id`, `empty_batch`.
         code: &'static str,
         /// The field's path.
         field: String,

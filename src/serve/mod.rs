@@ -63,7 +63,7 @@ pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
         routes::readyz,
         routes::metrics,
     ),
-    components(schemas(error::ErrorBody, score::ScoreResponse, score::ScoreResult)),
+    components(schemas(error::ErrorBody, score::ScoreResponse, score::ScoreResult, routes::OutcomeParam)),
     modifiers(&SecurityAddon),
     tags(
         (name = "scoring", description = "Churn probability, health, reasons, CLV, recommended action"),
@@ -92,8 +92,17 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The OpenAPI document: generated from the handlers, with the score
+/// request's schema filled in from the serving model's inputs.
+async fn openapi(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    if let Some(model) = state.active.load_full() {
+        let body = &mut doc["paths"]["/v1/score"]["post"]["requestBody"];
+        body["required"] = serde_json::Value::Bool(true);
+        body["content"]["application/json"]["schema"] =
+            score::request_schema(&model.schema, state.config.serve.max_batch);
+    }
+    Json(doc)
 }
 
 /// Counts, times and logs every request under its route template.

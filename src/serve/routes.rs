@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,6 +24,129 @@ use crate::store::{
     CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter, RiskListPage,
     StaffOutcome,
 };
+
+/// Query parameters, with malformed ones answered as a JSON `400
+/// bad_parameter` (axum's own rejection is plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::BadParameter {
+                field: e.path().to_string(),
+                message: format!("query parameter {}: {}", e.path(), e.inner()),
+            })
+    }
+}
+
+/// A band, as a filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BandParam {
+    /// Red.
+    Red,
+    /// Yellow.
+    Yellow,
+    /// Green.
+    Green,
+}
+
+/// A sort order.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderParam {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// Risk-list columns to sort by.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortParam {
+    /// Probability × CLV (the default).
+    ExpectedLoss,
+    /// Churn probability.
+    ChurnProbability,
+    /// Health index.
+    Health,
+    /// Change of health.
+    HealthChange,
+    /// CLV.
+    Clv,
+    /// Customer id.
+    CustomerId,
+    /// Company name.
+    Name,
+    /// Owner.
+    Owner,
+    /// Band.
+    Band,
+    /// Segment.
+    Segment,
+}
+
+/// Intervention statuses, as a filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusParam {
+    /// Open.
+    Open,
+    /// Done.
+    Done,
+    /// Closed because the customer recovered.
+    ClosedRecovered,
+    /// Expired.
+    Expired,
+    /// Control-group records.
+    Control,
+}
+
+/// KPI roles.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleParam {
+    /// Account managers.
+    AccountManager,
+    /// Acquisition reps.
+    Acquisition,
+}
+
+/// Business stages.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StageParam {
+    /// Default weights.
+    Balanced,
+    /// Growth.
+    Growth,
+    /// Mature.
+    Mature,
+}
+
+fn name_of<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
 
 /// Who is calling, with rate limiting. Keys come from `Authorization:
 /// Bearer KEY` or `X-API-Key: KEY`.
@@ -60,6 +183,12 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Bodies are JSON objects; serde would also take a struct as an array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::MalformedJson(
+            "the body must be a JSON object".into(),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de)
         .map_err(|e| {
@@ -82,24 +211,16 @@ fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
         })
 }
 
-/// Options of `POST /v1/score`.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct ScoreQuery {
-    /// Skip fields that are neither model inputs nor context (default: reject them).
-    pub ignore_unknown: Option<bool>,
-}
-
 /// Score one customer or a batch.
 ///
 /// The body is `{"customers": [record, ...]}` or a single record. A record
 /// holds the model's id field, every model input (null when unknown), and
 /// optionally `name`, `account_manager_id`, `acquisition_rep_id`, `segment`,
-/// `mrr` and `cac`.
+/// `mrr` and `cac`; other fields are skipped and listed in `ignored_fields`.
 #[utoipa::path(
     post,
     path = "/v1/score",
     tag = "scoring",
-    params(ScoreQuery),
     request_body(content = serde_json::Value, description = "`{\"customers\": [record, …]}` or one record; a record maps the model's id field and every input to a value"),
     responses(
         (status = 200, description = "Scores in request order", body = ScoreResponse),
@@ -116,7 +237,6 @@ pub struct ScoreQuery {
 pub async fn score(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(options): Query<ScoreQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, Role::Scorer)?;
@@ -127,13 +247,8 @@ pub async fn score(
         let state = state.clone();
         let model = model.clone();
         move || -> Result<Vec<u8>, ApiError> {
-            let records = score::parse(
-                &bytes,
-                &model.schema,
-                limit,
-                options.ignore_unknown.unwrap_or(false),
-            )?;
-            let (batch, contexts, _) = records.into_batch(&model.schema);
+            let records = score::parse(&bytes, &model.schema, limit)?;
+            let (batch, contexts, ignored) = records.into_batch(&model.schema);
             let baseline = state.baseline.load();
             let c = &state.config;
             let scored = scoring::score_customers(
@@ -156,7 +271,8 @@ pub async fn score(
                 .scored(scored.iter().map(|s| s.churn_probability));
             let results = scored
                 .into_iter()
-                .map(|s| score::result_of(s, &c.interventions, &model))
+                .zip(ignored)
+                .map(|(s, ignored)| score::result_of(s, ignored, &c.interventions, &model))
                 .collect();
             serde_json::to_vec(&ScoreResponse {
                 model_version: model.manifest.id.clone(),
@@ -339,8 +455,8 @@ pub async fn customer(
     }))
 }
 
-/// Filters of the risk list.
-#[derive(Debug, Deserialize, IntoParams)]
+/// Filters of the risk list, as the web app's form sends them (free text).
+#[derive(Debug, Default, Deserialize)]
 pub struct RiskListQuery {
     /// `green`, `yellow` or `red`.
     pub band: Option<String>,
@@ -360,6 +476,58 @@ pub struct RiskListQuery {
     pub cursor: Option<String>,
     /// Scoring run (default: the latest).
     pub run: Option<String>,
+}
+
+/// Filters of `GET /v1/risk-list`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RiskListParams {
+    /// Only this band.
+    #[param(inline)]
+    pub band: Option<BandParam>,
+    /// Owner (account manager id).
+    pub owner: Option<String>,
+    /// Segment (plan).
+    pub segment: Option<String>,
+    /// Customer id, or part of the name.
+    pub q: Option<String>,
+    /// Sort column (default `expected_loss`).
+    #[param(inline)]
+    pub sort: Option<SortParam>,
+    /// `desc` (default) or `asc`.
+    #[param(inline)]
+    pub order: Option<OrderParam>,
+    /// Rows per page (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// Cursor from the previous page's `next_cursor`.
+    #[param(pattern = "^[0-9a-f]*$")]
+    pub cursor: Option<String>,
+    /// Scoring run (default: the latest).
+    pub run: Option<String>,
+}
+
+impl From<RiskListParams> for RiskListQuery {
+    fn from(p: RiskListParams) -> RiskListQuery {
+        RiskListQuery {
+            band: p.band.map(|b| match b {
+                BandParam::Red => "red".into(),
+                BandParam::Yellow => "yellow".into(),
+                BandParam::Green => "green".into(),
+            }),
+            owner: nonempty(p.owner),
+            segment: nonempty(p.segment),
+            q: nonempty(p.q),
+            sort: p.sort.map(|s| name_of(&s)),
+            order: p.order.map(|o| match o {
+                OrderParam::Asc => "asc".into(),
+                OrderParam::Desc => "desc".into(),
+            }),
+            limit: p.limit,
+            cursor: nonempty(p.cursor),
+            run: nonempty(p.run),
+        }
+    }
 }
 
 /// One page of the risk list.
@@ -440,7 +608,7 @@ pub fn risk_filter(q: &RiskListQuery) -> Result<RiskListFilter, ApiError> {
     get,
     path = "/v1/risk-list",
     tag = "customers",
-    params(RiskListQuery),
+    params(RiskListParams),
     responses(
         (status = 200, body = RiskListResponse),
         (status = 400, description = "A parameter that cannot be used", body = ErrorBody),
@@ -453,9 +621,10 @@ pub fn risk_filter(q: &RiskListQuery) -> Result<RiskListFilter, ApiError> {
 pub async fn risk_list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<RiskListQuery>,
+    ApiQuery(params): ApiQuery<RiskListParams>,
 ) -> Result<Json<RiskListResponse>, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
+    let q = RiskListQuery::from(params);
     let filter = risk_filter(&q)?;
     let run = state
         .store
@@ -478,14 +647,17 @@ pub async fn risk_list(
 
 /// Filters of the intervention list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InterventionQuery {
-    /// `open`, `done`, `closed_recovered`, `expired` or `control`.
-    pub status: Option<String>,
+    /// Only this status.
+    #[param(inline)]
+    pub status: Option<StatusParam>,
     /// Owner.
     pub owner: Option<String>,
     /// Customer id.
     pub customer_id: Option<String>,
-    /// At most this many (default 200, at most 10000).
+    /// At most this many (default 200).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -506,21 +678,16 @@ pub struct InterventionQuery {
 pub async fn interventions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<InterventionQuery>,
+    ApiQuery(q): ApiQuery<InterventionQuery>,
 ) -> Result<Json<Vec<InterventionView>>, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let status = q
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<Status>()
-                .map_err(|message| ApiError::BadParameter {
-                    field: "status".into(),
-                    message,
-                })
-        })
-        .transpose()?;
+    let status = q.status.map(|s| match s {
+        StatusParam::Open => Status::Open,
+        StatusParam::Done => Status::Done,
+        StatusParam::ClosedRecovered => Status::ClosedRecovered,
+        StatusParam::Expired => Status::Expired,
+        StatusParam::Control => Status::Control,
+    });
     let limit = q.limit.unwrap_or(200);
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::BadParameter {
@@ -532,21 +699,45 @@ pub async fn interventions(
         .store
         .interventions(&InterventionFilter {
             status,
-            owner: q.owner.filter(|s| !s.is_empty()),
-            customer_id: q.customer_id.filter(|s| !s.is_empty()),
+            owner: nonempty(q.owner),
+            customer_id: nonempty(q.customer_id),
             limit,
         })
         .await?;
     Ok(Json(rows.into_iter().map(intervention_view).collect()))
 }
 
+/// Outcomes staff can record.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeParam {
+    /// The customer stays.
+    Retained,
+    /// The customer leaves anyway.
+    Churned,
+    /// Could not reach the customer.
+    Unreachable,
+    /// The customer declined.
+    Declined,
+}
+
+impl From<OutcomeParam> for StaffOutcome {
+    fn from(o: OutcomeParam) -> StaffOutcome {
+        match o {
+            OutcomeParam::Retained => StaffOutcome::Retained,
+            OutcomeParam::Churned => StaffOutcome::Churned,
+            OutcomeParam::Unreachable => StaffOutcome::Unreachable,
+            OutcomeParam::Declined => StaffOutcome::Declined,
+        }
+    }
+}
+
 /// What staff report.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeRequest {
-    /// `retained`, `churned`, `unreachable` or `declined`.
-    #[schema(value_type = String)]
-    pub outcome: StaffOutcome,
+    /// What happened.
+    pub outcome: OutcomeParam,
     /// A note (kept out of logs).
     pub note: Option<String>,
 }
@@ -594,7 +785,7 @@ pub async fn record_outcome(
         .record_outcome(
             id,
             &OutcomeInput {
-                outcome: req.outcome,
+                outcome: req.outcome.into(),
                 note: req.note,
             },
             &who.name,
@@ -650,6 +841,7 @@ pub async fn outcomes(
 #[serde(deny_unknown_fields)]
 pub struct ScoringRunRequest {
     /// `YYYY-MM-DD` or `latest` (default).
+    #[schema(pattern = "^(latest|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))$")]
     pub snapshot: Option<String>,
     /// Model id (default `champion`).
     pub model: Option<String>,
@@ -680,6 +872,7 @@ pub struct ScoringRunResponse {
     request_body = ScoringRunRequest,
     responses(
         (status = 201, body = ScoringRunResponse),
+        (status = 400, description = "No body, or malformed JSON", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 409, description = "No data directory configured", body = ErrorBody),
@@ -695,11 +888,30 @@ pub async fn scoring_run(
 ) -> Result<(StatusCode, Json<ScoringRunResponse>), ApiError> {
     let who = authorize(&state, &headers, Role::Admin)?;
     let bytes = body_bytes(body)?;
-    let req: ScoringRunRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
-        ScoringRunRequest::default()
-    } else {
-        json_body(&bytes)?
-    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson(
+            "a JSON body is required: send {} to score the latest snapshot with the champion"
+                .into(),
+        ));
+    }
+    let req: ScoringRunRequest = json_body(&bytes)?;
+    if let Some(s) = &req.snapshot {
+        let date_like = s.len() == 10
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if s != "latest" && !date_like {
+            return Err(ApiError::BadField {
+                code: "wrong_type",
+                field: "snapshot".into(),
+                message: format!("snapshot: expected YYYY-MM-DD or latest, got {s:?}"),
+            });
+        }
+    }
     let Some(data) = state.config.serve.data.clone() else {
         return Err(ApiError::Conflict(
             "no data directory configured: set serve.data in churnguard.toml".into(),
@@ -708,7 +920,7 @@ pub async fn scoring_run(
     let _one = state.exclusive.lock().await;
     let request = crate::service::ScoreRunRequest {
         registry: state.registry.root().to_path_buf(),
-        model: req.model.unwrap_or_else(|| "champion".into()),
+        model: nonempty(req.model).unwrap_or_else(|| "champion".into()),
         data: data.into(),
         schema: None,
         snapshot: req.snapshot,
@@ -742,11 +954,14 @@ pub async fn scoring_run(
 
 /// Which scorecards.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KpiQuery {
-    /// `account_manager` (default) or `acquisition`.
-    pub role: Option<String>,
-    /// `balanced`, `growth` or `mature` (default: the config's).
-    pub stage: Option<String>,
+    /// Role (default `account_manager`).
+    #[param(inline)]
+    pub role: Option<RoleParam>,
+    /// Stage (default: the config's).
+    #[param(inline)]
+    pub stage: Option<StageParam>,
     /// Scoring run (default: the latest).
     pub run: Option<String>,
 }
@@ -763,6 +978,9 @@ pub struct ScorecardsResponse {
     /// Scorecards, best first.
     #[schema(value_type = Vec<Object>)]
     pub scorecards: Vec<serde_json::Value>,
+    /// Configured weights beside the data-driven ones.
+    #[schema(value_type = Vec<Object>)]
+    pub weights: Vec<serde_json::Value>,
 }
 
 /// Employee KPI scorecards of a scoring run.
@@ -783,40 +1001,37 @@ pub struct ScorecardsResponse {
 pub async fn scorecards(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<KpiQuery>,
+    ApiQuery(q): ApiQuery<KpiQuery>,
 ) -> Result<Json<ScorecardsResponse>, ApiError> {
     authorize(&state, &headers, Role::Reader)?;
-    let role = q
-        .role
-        .as_deref()
-        .unwrap_or("account_manager")
-        .parse::<crate::kpi::Role>()
-        .map_err(|message| ApiError::BadParameter {
-            field: "role".into(),
-            message,
-        })?;
-    let stage = match q.stage.as_deref() {
-        None | Some("") => state.config.kpi.stage,
-        Some(s) => s
-            .parse::<crate::kpi::Stage>()
-            .map_err(|message| ApiError::BadParameter {
-                field: "stage".into(),
-                message,
-            })?,
+    let role = match q.role.unwrap_or(RoleParam::AccountManager) {
+        RoleParam::AccountManager => crate::kpi::Role::AccountManager,
+        RoleParam::Acquisition => crate::kpi::Role::Acquisition,
+    };
+    let stage = match q.stage {
+        None => state.config.kpi.stage,
+        Some(StageParam::Balanced) => crate::kpi::Stage::Balanced,
+        Some(StageParam::Growth) => crate::kpi::Stage::Growth,
+        Some(StageParam::Mature) => crate::kpi::Stage::Mature,
     };
     let run = state
         .store
-        .run(q.run.as_deref().unwrap_or("latest"))
+        .run(nonempty(q.run).as_deref().unwrap_or("latest"))
         .await?;
     let cards = state
         .store
         .scorecards(&run.run_id, role.name(), stage.name())
+        .await?;
+    let weights = state
+        .store
+        .kpi_weights(&run.run_id, role.name(), stage.name())
         .await?;
     Ok(Json(ScorecardsResponse {
         run_id: run.run_id,
         role: role.name().into(),
         stage: stage.name().into(),
         scorecards: cards,
+        weights,
     }))
 }
 
@@ -900,6 +1115,7 @@ pub async fn models(
 
 /// Options of a reload.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReloadQuery {
     /// Version to load (default: the champion).
     pub id: Option<String>,
@@ -924,7 +1140,9 @@ pub struct ReloadResponse {
     params(ReloadQuery),
     responses(
         (status = 200, body = ReloadResponse),
+        (status = 400, description = "A malformed parameter", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 404, description = "No such model version", body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 422, description = "The model cannot be served; the previous one keeps serving", body = ErrorBody),
     ),
@@ -933,10 +1151,10 @@ pub struct ReloadResponse {
 pub async fn reload(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<ReloadQuery>,
+    ApiQuery(q): ApiQuery<ReloadQuery>,
 ) -> Result<Json<ReloadResponse>, ApiError> {
     let who = authorize(&state, &headers, Role::Admin)?;
-    let id = q.id.unwrap_or_else(|| "champion".into());
+    let id = nonempty(q.id).unwrap_or_else(|| "champion".into());
     let result = state::reload(&state, &id, q.allow_schema_change.unwrap_or(false)).await;
     let details = match &result {
         Ok(m) => serde_json::json!({"loaded": m.manifest.id}),
@@ -957,7 +1175,7 @@ pub async fn reload(
 }
 
 /// Alive.
-#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "ok")))]
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "ok", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }

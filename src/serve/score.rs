@@ -28,13 +28,18 @@ pub struct Records {
     pub categorical: Vec<Vec<Option<String>>>,
     /// Context per record.
     pub contexts: Vec<CustomerContext>,
+    /// Per record, the fields that are neither inputs nor context (skipped).
+    pub ignored: Vec<Vec<String>>,
     /// Whether the body was a single record (the response is then one result).
     pub single: bool,
 }
 
 impl Records {
     /// The model batch.
-    pub fn into_batch(self, schema: &RecordSchema) -> (Batch, Vec<CustomerContext>, bool) {
+    pub fn into_batch(
+        self,
+        schema: &RecordSchema,
+    ) -> (Batch, Vec<CustomerContext>, Vec<Vec<String>>) {
         let n = self.ids.len();
         let p = schema.numeric.len();
         let numeric = ndarray::Array2::from_shape_vec((n, p), self.numeric)
@@ -48,7 +53,7 @@ impl Records {
                 categorical: self.categorical,
             },
             self.contexts,
-            self.single,
+            self.ignored,
         )
     }
 }
@@ -58,7 +63,6 @@ struct Parse<'a> {
     out: RefCell<Records>,
     error: RefCell<Option<ApiError>>,
     limit: usize,
-    ignore_unknown: bool,
 }
 
 impl Parse<'_> {
@@ -79,14 +83,10 @@ impl Parse<'_> {
 }
 
 /// Parses a score request body: `{"customers": [record, …]}` or one record.
-/// Fields that are neither inputs nor context are an error, unless
-/// `ignore_unknown` (then they are skipped).
-pub fn parse(
-    body: &[u8],
-    schema: &RecordSchema,
-    limit: usize,
-    ignore_unknown: bool,
-) -> Result<Records, ApiError> {
+/// Fields that are neither inputs nor context are skipped and listed per
+/// record (every input is required, so a misspelt input name still fails as
+/// a missing feature).
+pub fn parse(body: &[u8], schema: &RecordSchema, limit: usize) -> Result<Records, ApiError> {
     let p = Parse {
         schema,
         out: RefCell::new(Records {
@@ -95,7 +95,6 @@ pub fn parse(
         }),
         error: RefCell::new(None),
         limit,
-        ignore_unknown,
     };
     let mut de = serde_json::Deserializer::from_slice(body);
     let res = Top(&p).deserialize(&mut de).and_then(|()| de.end());
@@ -228,7 +227,7 @@ enum Scalar {
     Number(f64),
     Integer(i128),
     Text(String),
-    Bool(bool),
+    Bool,
     Other(&'static str),
 }
 
@@ -254,8 +253,8 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     fn visit_none<E>(self) -> Result<Scalar, E> {
         Ok(Scalar::Null)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
-        Ok(Scalar::Bool(v))
+    fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool)
     }
     fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
         Ok(Scalar::Integer(i128::from(v)))
@@ -291,7 +290,7 @@ impl Scalar {
             Scalar::Null => "null",
             Scalar::Number(_) | Scalar::Integer(_) => "a number",
             Scalar::Text(_) => "a string",
-            Scalar::Bool(_) => "a boolean",
+            Scalar::Bool => "a boolean",
             Scalar::Other(what) => what,
         }
     }
@@ -313,6 +312,7 @@ impl RecordVisitor<'_, '_> {
         let mut seen_cat = vec![false; n_cat];
         let mut id: Option<String> = None;
         let mut ctx = CustomerContext::default();
+        let mut ignored: Vec<String> = Vec::new();
         let mut key = first;
         loop {
             let k = match key.take() {
@@ -325,17 +325,8 @@ impl RecordVisitor<'_, '_> {
             let path = || p.field_path(self.row, &k);
             let Some(slot) = schema.index.get(k.as_str()).copied() else {
                 map.next_value::<de::IgnoredAny>()?;
-                if p.ignore_unknown {
-                    continue;
-                }
-                return Err(p.fail(ApiError::BadField {
-                    code: "unknown_field",
-                    field: path(),
-                    message: format!(
-                        "{} is not an input of this model (add ?ignore_unknown=true to skip such fields)",
-                        path()
-                    ),
-                }));
+                ignored.push(k);
+                continue;
             };
             let v = map.next_value_seed(ScalarSeed)?;
             let wrong = |want: &str, v: &Scalar| ApiError::BadField {
@@ -353,7 +344,6 @@ impl RecordVisitor<'_, '_> {
                         message: format!("{}: must be a finite number", path()),
                     }),
                     Scalar::Integer(i) => Ok(Some(*i as f64)),
-                    Scalar::Bool(b) => Ok(Some(f64::from(u8::from(*b)))),
                     other => Err(wrong("a number or null", other)),
                 }
             };
@@ -361,14 +351,23 @@ impl RecordVisitor<'_, '_> {
                 match v {
                     Scalar::Null => Ok(None),
                     Scalar::Text(s) => Ok(Some(s)),
-                    Scalar::Integer(i) => Ok(Some(i.to_string())),
-                    Scalar::Bool(b) => Ok(Some(b.to_string())),
                     other => Err(wrong("a string or null", &other)),
+                }
+            };
+            // Ids may be numbers: customer ids often are (beyond 64 bits
+            // they arrive as whole floats).
+            let id_text = |v: Scalar| -> Result<Option<String>, ApiError> {
+                match v {
+                    Scalar::Integer(i) => Ok(Some(i.to_string())),
+                    Scalar::Number(x) if x.is_finite() && x.fract() == 0.0 => {
+                        Ok(Some(format!("{x:.0}")))
+                    }
+                    other => text(other),
                 }
             };
             match slot {
                 Slot::Id => {
-                    let t = text(v).map_err(|e| p.fail(e))?;
+                    let t = id_text(v).map_err(|e| p.fail(e))?;
                     id = Some(t.ok_or_else(|| {
                         p.fail(ApiError::BadField {
                             code: "missing_id",
@@ -396,10 +395,10 @@ impl RecordVisitor<'_, '_> {
                 Slot::Context(f) => match f {
                     ContextField::Name => ctx.name = text(v).map_err(|e| p.fail(e))?,
                     ContextField::AccountManager => {
-                        ctx.account_manager = text(v).map_err(|e| p.fail(e))?
+                        ctx.account_manager = id_text(v).map_err(|e| p.fail(e))?
                     }
                     ContextField::AcquisitionRep => {
-                        ctx.acquisition_rep = text(v).map_err(|e| p.fail(e))?
+                        ctx.acquisition_rep = id_text(v).map_err(|e| p.fail(e))?
                     }
                     ContextField::Segment => ctx.segment = text(v).map_err(|e| p.fail(e))?,
                     ContextField::Mrr => ctx.mrr = number(&v).map_err(|e| p.fail(e))?,
@@ -437,6 +436,7 @@ impl RecordVisitor<'_, '_> {
             col.push(v);
         }
         out.contexts.push(ctx);
+        out.ignored.push(ignored);
         Ok(())
     }
 }
@@ -524,6 +524,8 @@ pub struct ScoreResult {
     pub recommended_intervention: Option<RecommendedIntervention>,
     /// Categorical inputs whose value was not seen in training (scored in the unknown bucket).
     pub unknown_categories: Vec<String>,
+    /// Fields of the record that are neither inputs nor context (not used).
+    pub ignored_fields: Vec<String>,
     /// The model version that scored it.
     pub model_version: String,
 }
@@ -548,6 +550,7 @@ fn direction_name(d: Direction) -> String {
 /// The response row of a scored customer.
 pub fn result_of(
     c: ScoredCustomer,
+    ignored_fields: Vec<String>,
     policy: &InterventionPolicy,
     model: &LoadedModel,
 ) -> ScoreResult {
@@ -605,8 +608,66 @@ pub fn result_of(
         expected_loss: c.expected_loss,
         recommended_intervention: recommended,
         unknown_categories: c.unknown_categories,
+        ignored_fields,
         model_version: model.manifest.id.clone(),
     }
+}
+
+/// The JSON Schema of a score request for a model's inputs: a batch
+/// (`{"customers": [record, …]}`) or one record. Inputs are required
+/// (`null` when unknown); context fields are optional; other fields are
+/// skipped (and listed in `ignored_fields`).
+pub fn request_schema(schema: &RecordSchema, max_batch: usize) -> serde_json::Value {
+    use serde_json::json;
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        schema.id.clone(),
+        json!({"type": ["string", "integer"], "description": "customer id"}),
+    );
+    for n in &schema.numeric {
+        properties.insert(n.clone(), json!({"type": ["number", "null"]}));
+    }
+    for n in &schema.categorical {
+        properties.insert(n.clone(), json!({"type": ["string", "null"]}));
+    }
+    let context = [
+        ("name", json!({"type": ["string", "null"]})),
+        (
+            "account_manager_id",
+            json!({"type": ["string", "integer", "null"]}),
+        ),
+        (
+            "acquisition_rep_id",
+            json!({"type": ["string", "integer", "null"]}),
+        ),
+        ("segment", json!({"type": ["string", "null"]})),
+        ("mrr", json!({"type": ["number", "null"]})),
+        ("cac", json!({"type": ["number", "null"]})),
+    ];
+    for (name, s) in context {
+        properties.entry(name.to_string()).or_insert(s);
+    }
+    let mut required: Vec<&String> = vec![&schema.id];
+    required.extend(schema.numeric.iter());
+    required.extend(schema.categorical.iter());
+    let record = json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+    });
+    json!({
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "customers": {"type": "array", "items": record, "minItems": 1, "maxItems": max_batch}
+                },
+                "required": ["customers"],
+                "additionalProperties": false
+            },
+            record
+        ]
+    })
 }
 
 #[cfg(test)]
@@ -634,7 +695,7 @@ mod tests {
     }
 
     fn code(body: &str) -> (String, Option<String>) {
-        match parse(body.as_bytes(), &schema(), 3, false) {
+        match parse(body.as_bytes(), &schema(), 3) {
             Ok(_) => ("ok".into(), None),
             Err(e) => {
                 let (_, b) = e.parts();
@@ -650,7 +711,6 @@ mod tests {
                               {"customer_id":2,"tenure":null,"mrr":1,"contract":null}]}"#,
             &schema(),
             10,
-            false,
         )
         .unwrap();
         assert_eq!(r.ids, vec!["a", "2"]);
@@ -664,11 +724,11 @@ mod tests {
             br#"{"tenure":1,"customer_id":"x","mrr":2,"contract":"annual","snapshot_date":"2024-01-01"}"#,
             &schema(),
             10,
-            true,
         )
         .unwrap();
         assert!(one.single);
         assert_eq!(one.ids, vec!["x"]);
+        assert_eq!(one.ignored, vec![vec!["snapshot_date".to_string()]]);
     }
 
     #[test]
@@ -684,8 +744,14 @@ mod tests {
             ("wrong_type".into(), Some("customers[0].tenure".into()))
         );
         assert_eq!(
-            code(r#"{"customer_id":"a","tenure":1,"mrr":1,"contract":"m","bogus":1}"#),
-            ("unknown_field".into(), Some("bogus".into()))
+            code(r#"{"customer_id":"a","tenure":1,"mrr":1,"contract":"m","bogus":1}"#).0,
+            "ok",
+            "unknown fields are skipped"
+        );
+        assert_eq!(
+            code(r#"{"customer_id":"a","tenur":1,"mrr":1,"contract":"m"}"#),
+            ("missing_feature".into(), Some("tenure".into())),
+            "a misspelt input still fails"
         );
         assert_eq!(
             code(r#"{"tenure":1,"mrr":1,"contract":"m"}"#),

@@ -190,9 +190,12 @@ pub fn load_model(
     allow_schema_change: bool,
     default_horizon: u32,
 ) -> Result<LoadedModel, ApiError> {
-    let (manifest, model) = registry
-        .load(id)
-        .map_err(|e| ApiError::ModelRejected(e.to_string()))?;
+    let (manifest, model) = registry.load(id).map_err(|e| match e {
+        crate::registry::RegistryError::NotFound { id, .. } => {
+            ApiError::NotFound { what: "model", id }
+        }
+        other => ApiError::ModelRejected(other.to_string()),
+    })?;
     let schema = RecordSchema::of(&manifest);
     let p = &model.preprocessor;
     let pre_numeric: Vec<&str> = p.numeric.iter().map(|c| c.name.as_str()).collect();

@@ -171,12 +171,23 @@ async fn bad_requests_get_codes_and_field_paths() {
     let (s, j) = post(huge).await;
     assert_eq!((s, j["code"].as_str()), (400, Some("malformed_json")));
 
+    // A field the model does not know is skipped and listed; a misspelt
+    // input still fails, as the real input is then missing.
     let mut extra = rec.clone();
-    extra["tenure_dayz"] = serde_json::json!(3);
+    extra["snapshot_date"] = serde_json::json!("2024-01-01");
     let (s, j) = post(extra.to_string()).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        j["results"][0]["ignored_fields"],
+        serde_json::json!(["snapshot_date"])
+    );
+    let mut typo = rec.clone();
+    let v = typo.as_object_mut().unwrap().remove("tenure_days").unwrap();
+    typo["tenure_dayz"] = v;
+    let (s, j) = post(typo.to_string()).await;
     assert_eq!(
         (s, j["code"].as_str(), j["field"].as_str()),
-        (422, Some("unknown_field"), Some("tenure_dayz"))
+        (422, Some("missing_feature"), Some("tenure_days"))
     );
 
     let six = serde_json::json!({"customers": vec![rec.clone(); 6]}).to_string();

@@ -1,0 +1,6 @@
+//! Fuzz target `model_load`: see `churnguard::fuzz_harness`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    churnguard::fuzz_harness::run("model_load", data);
+});
