@@ -10,20 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::actions::{churnguard, ok};
 use crate::http::{config, request, start, ADMIN, READER, SCORER};
-use crate::support::trained;
+use crate::support::{copy_dir, trained};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
 
 /// A small tmpfs, unmounted on drop.
 struct TmpFs {

@@ -10,7 +10,7 @@ use churnguard::features::model_inputs;
 
 use crate::actions::ok;
 use crate::http::{config, request, start, ADMIN, READER, SCORER};
-use crate::support::trained;
+use crate::support::{copy_dir, trained};
 
 /// The rows of a feature CSV as score records (inputs, id, context).
 fn records(csv: &Path, n: usize) -> Vec<serde_json::Value> {
@@ -524,15 +524,3 @@ async fn reloads_swap_atomically_and_refuse_bad_models() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
