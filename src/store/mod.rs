@@ -190,6 +190,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
+    /// Whether the last write went through (false after a write failed
+    /// because the database could not take it: full, read-only, locked).
+    write_ok: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -265,6 +268,7 @@ impl Store {
             pool,
             backend,
             url: redact(url),
+            write_ok: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         store.migrate().await?;
         Ok(store)
@@ -294,14 +298,32 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the store takes writes now: SQLite takes (and releases) the
-    /// write lock, so a read-only or locked file fails; PostgreSQL must not
-    /// be in read-only mode. Readiness uses it.
+    /// Runs a write and remembers whether the database could take it.
+    async fn tracked<T>(&self, write: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        use std::sync::atomic::Ordering;
+        let r = write.await;
+        match &r {
+            Ok(_) => self.write_ok.store(true, Ordering::Relaxed),
+            Err(e) if e.is_unavailable() => self.write_ok.store(false, Ordering::Relaxed),
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// Whether the store takes writes: PostgreSQL must not be read-only; a
+    /// SQLite store whose last write failed for want of the database
+    /// (locked, read-only) is probed by taking and releasing the write lock.
+    /// A write in progress does not make the store unready. Readiness uses it.
     pub async fn writable(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
         match self.backend {
             Backend::Sqlite => {
-                let tx = self.begin_write().await?;
-                tx.rollback().await.map_err(q("releasing the write lock"))?;
+                if !self.write_ok.load(Ordering::Relaxed) {
+                    let tx = self.begin_write().await?;
+                    tx.rollback().await.map_err(q("releasing the write lock"))?;
+                    self.write_ok.store(true, Ordering::Relaxed);
+                }
+                Ok(())
             }
             Backend::Postgres => {
                 let ro: String = sqlx::query_scalar("SHOW transaction_read_only")
@@ -311,12 +333,12 @@ impl Store {
                 if ro == "on" {
                     return Err(StoreError::Unavailable {
                         url: self.url.clone(),
-                        message: "the database is read-only".into(),
+                        message: "the database does not take writes".into(),
                     });
                 }
+                Ok(())
             }
         }
-        Ok(())
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -395,44 +417,47 @@ impl Store {
         plan: &crate::interventions::Plan,
         actor: &str,
     ) -> Result<Vec<i64>> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO scoring_runs (run_id, created_at, snapshot_date, model_id, model_family, source, customers, summary)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&run.run_id)
-        .bind(run.created_at)
-        .bind(&run.snapshot_date)
-        .bind(&run.model_id)
-        .bind(&run.model_family)
-        .bind(&run.source)
-        .bind(run.customers as i64)
-        .bind(run.summary.to_string())
-        .execute(&mut *tx)
+        self.tracked(async {
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO scoring_runs (run_id, created_at, snapshot_date, model_id, model_family, source, customers, summary)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&run.run_id)
+            .bind(run.created_at)
+            .bind(&run.snapshot_date)
+            .bind(&run.model_id)
+            .bind(&run.model_family)
+            .bind(&run.source)
+            .bind(run.customers as i64)
+            .bind(run.summary.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(q("inserting the run"))?;
+            records::insert_scores(&mut tx, scores).await?;
+            let ids = records::apply_plan(&mut tx, plan).await?;
+            let details = serde_json::json!({
+                "snapshot_date": run.snapshot_date,
+                "model_id": run.model_id,
+                "customers": run.customers,
+                "interventions_created": plan.created.len(),
+                "interventions_updated": plan.updated.len(),
+                "closed_recovered": plan.recovered.len(),
+                "expired": plan.expired.len(),
+            });
+            audit::append(
+                &mut tx,
+                self.backend,
+                actor,
+                "scoring_run.saved",
+                &run.run_id,
+                &details,
+            )
+            .await?;
+            tx.commit().await.map_err(q("committing the run"))?;
+            Ok(ids)
+        })
         .await
-        .map_err(q("inserting the run"))?;
-        records::insert_scores(&mut tx, scores).await?;
-        let ids = records::apply_plan(&mut tx, plan).await?;
-        let details = serde_json::json!({
-            "snapshot_date": run.snapshot_date,
-            "model_id": run.model_id,
-            "customers": run.customers,
-            "interventions_created": plan.created.len(),
-            "interventions_updated": plan.updated.len(),
-            "closed_recovered": plan.recovered.len(),
-            "expired": plan.expired.len(),
-        });
-        audit::append(
-            &mut tx,
-            self.backend,
-            actor,
-            "scoring_run.saved",
-            &run.run_id,
-            &details,
-        )
-        .await?;
-        tx.commit().await.map_err(q("committing the run"))?;
-        Ok(ids)
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
@@ -563,140 +588,149 @@ impl Store {
         actor: &str,
         at: i64,
     ) -> Result<Intervention> {
-        let mut tx = self.begin_write().await?;
-        let row: Option<AnyRow> = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM interventions WHERE id = $1",
-            records::INTERVENTION_COLUMNS
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q("reading an intervention"))?;
-        let mut i = match row {
-            Some(r) => records::intervention_from_row(&r)?,
-            None => {
-                return Err(StoreError::NotFound {
-                    what: "intervention",
-                    id: id.to_string(),
-                })
+        self.tracked(async {
+            let mut tx = self.begin_write().await?;
+            let row: Option<AnyRow> = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM interventions WHERE id = $1",
+                records::INTERVENTION_COLUMNS
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("reading an intervention"))?;
+            let mut i = match row {
+                Some(r) => records::intervention_from_row(&r)?,
+                None => {
+                    return Err(StoreError::NotFound {
+                        what: "intervention",
+                        id: id.to_string(),
+                    })
+                }
+            };
+            if i.status == Status::Control {
+                return Err(StoreError::BadTransition {
+                    id,
+                    status: i.status.name().into(),
+                    message: "control-group records are never contacted, so they take no outcome"
+                        .into(),
+                });
             }
-        };
-        if i.status == Status::Control {
-            return Err(StoreError::BadTransition {
-                id,
-                status: i.status.name().into(),
-                message: "control-group records are never contacted, so they take no outcome"
-                    .into(),
-            });
-        }
-        if i.status == Status::Open {
-            i.status = Status::Done;
-            i.closed_at = Some(at);
-        }
-        sqlx::query(
-            "UPDATE interventions SET status = $1, closed_at = $2, outcome = $3, outcome_note = $4, outcome_at = $5 WHERE id = $6",
-        )
-        .bind(i.status.name())
-        .bind(i.closed_at)
-        .bind(input.outcome.name())
-        .bind(&input.note)
-        .bind(at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("recording an outcome"))?;
-        let details = serde_json::json!({
-            "outcome": input.outcome.name(),
-            "status": i.status.name(),
-            "note_chars": input.note.as_deref().map_or(0, str::len),
-        });
-        audit::append(
-            &mut tx,
-            self.backend,
-            actor,
-            "intervention.outcome",
-            &id.to_string(),
-            &details,
-        )
-        .await?;
-        tx.commit().await.map_err(q("committing an outcome"))?;
-        Ok(i)
-    }
-
-    /// Marks an open intervention done (its owner carried it out).
-    pub async fn mark_done(&self, id: i64, actor: &str, at: i64) -> Result<Intervention> {
-        let mut tx = self.begin_write().await?;
-        let row: Option<AnyRow> = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM interventions WHERE id = $1",
-            records::INTERVENTION_COLUMNS
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q("reading an intervention"))?;
-        let Some(row) = row else {
-            return Err(StoreError::NotFound {
-                what: "intervention",
-                id: id.to_string(),
-            });
-        };
-        let mut i = records::intervention_from_row(&row)?;
-        if i.status != Status::Open {
-            return Err(StoreError::BadTransition {
-                id,
-                status: i.status.name().into(),
-                message: "only an open intervention can be marked done".into(),
-            });
-        }
-        i.status = Status::Done;
-        i.closed_at = Some(at);
-        sqlx::query("UPDATE interventions SET status = 'done', closed_at = $1 WHERE id = $2")
+            if i.status == Status::Open {
+                i.status = Status::Done;
+                i.closed_at = Some(at);
+            }
+            sqlx::query(
+                "UPDATE interventions SET status = $1, closed_at = $2, outcome = $3, outcome_note = $4, outcome_at = $5 WHERE id = $6",
+            )
+            .bind(i.status.name())
+            .bind(i.closed_at)
+            .bind(input.outcome.name())
+            .bind(&input.note)
             .bind(at)
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(q("closing an intervention"))?;
-        audit::append(
-            &mut tx,
-            self.backend,
-            actor,
-            "intervention.done",
-            &id.to_string(),
-            &serde_json::json!({}),
-        )
-        .await?;
-        tx.commit().await.map_err(q("committing a status change"))?;
-        Ok(i)
+            .map_err(q("recording an outcome"))?;
+            let details = serde_json::json!({
+                "outcome": input.outcome.name(),
+                "status": i.status.name(),
+                "note_chars": input.note.as_deref().map_or(0, str::len),
+            });
+            audit::append(
+                &mut tx,
+                self.backend,
+                actor,
+                "intervention.outcome",
+                &id.to_string(),
+                &details,
+            )
+            .await?;
+            tx.commit().await.map_err(q("committing an outcome"))?;
+            Ok(i)
+        })
+        .await
+    }
+
+    /// Marks an open intervention done (its owner carried it out).
+    pub async fn mark_done(&self, id: i64, actor: &str, at: i64) -> Result<Intervention> {
+        self.tracked(async {
+            let mut tx = self.begin_write().await?;
+            let row: Option<AnyRow> = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM interventions WHERE id = $1",
+                records::INTERVENTION_COLUMNS
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("reading an intervention"))?;
+            let Some(row) = row else {
+                return Err(StoreError::NotFound {
+                    what: "intervention",
+                    id: id.to_string(),
+                });
+            };
+            let mut i = records::intervention_from_row(&row)?;
+            if i.status != Status::Open {
+                return Err(StoreError::BadTransition {
+                    id,
+                    status: i.status.name().into(),
+                    message: "only an open intervention can be marked done".into(),
+                });
+            }
+            i.status = Status::Done;
+            i.closed_at = Some(at);
+            sqlx::query("UPDATE interventions SET status = 'done', closed_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("closing an intervention"))?;
+            audit::append(
+                &mut tx,
+                self.backend,
+                actor,
+                "intervention.done",
+                &id.to_string(),
+                &serde_json::json!({}),
+            )
+            .await?;
+            tx.commit().await.map_err(q("committing a status change"))?;
+            Ok(i)
+        })
+        .await
     }
 
     /// Stores what churn data says happened after each record (`churned` or
     /// `retained`), for the records whose window is over.
     pub async fn save_observed(&self, outcomes: &[(i64, bool)], actor: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        for chunk in outcomes.chunks(500) {
-            for (id, churned) in chunk {
-                sqlx::query("UPDATE interventions SET observed = $1 WHERE id = $2")
-                    .bind(if *churned { "churned" } else { "retained" })
-                    .bind(*id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(q("saving observed outcomes"))?;
+        self.tracked(async {
+            let mut tx = self.begin_write().await?;
+            for chunk in outcomes.chunks(500) {
+                for (id, churned) in chunk {
+                    sqlx::query("UPDATE interventions SET observed = $1 WHERE id = $2")
+                        .bind(if *churned { "churned" } else { "retained" })
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("saving observed outcomes"))?;
+                }
             }
-        }
-        let details = serde_json::json!({ "records": outcomes.len() });
-        audit::append(
-            &mut tx,
-            self.backend,
-            actor,
-            "outcomes.ingested",
-            "interventions",
-            &details,
-        )
-        .await?;
-        tx.commit()
-            .await
-            .map_err(q("committing observed outcomes"))?;
-        Ok(())
+            let details = serde_json::json!({ "records": outcomes.len() });
+            audit::append(
+                &mut tx,
+                self.backend,
+                actor,
+                "outcomes.ingested",
+                "interventions",
+                &details,
+            )
+            .await?;
+            tx.commit()
+                .await
+                .map_err(q("committing observed outcomes"))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Every intervention record (for outcome analysis).
@@ -747,16 +781,19 @@ impl Store {
         cards: &crate::kpi::Scorecards,
         actor: &str,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        records::save_scorecards(&mut tx, run_id, cards).await?;
-        let details = serde_json::json!({
-            "role": cards.role.name(),
-            "stage": cards.stage.name(),
-            "employees": cards.cards.len(),
-        });
-        audit::append(&mut tx, self.backend, actor, "kpi.saved", run_id, &details).await?;
-        tx.commit().await.map_err(q("committing scorecards"))?;
-        Ok(())
+        self.tracked(async {
+            let mut tx = self.begin_write().await?;
+            records::save_scorecards(&mut tx, run_id, cards).await?;
+            let details = serde_json::json!({
+                "role": cards.role.name(),
+                "stage": cards.stage.name(),
+                "employees": cards.cards.len(),
+            });
+            audit::append(&mut tx, self.backend, actor, "kpi.saved", run_id, &details).await?;
+            tx.commit().await.map_err(q("committing scorecards"))?;
+            Ok(())
+        })
+        .await
     }
 
     /// The configured and data-driven weights stored with a run's scorecards.
@@ -787,10 +824,13 @@ impl Store {
         subject: &str,
         details: &serde_json::Value,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        audit::append(&mut tx, self.backend, actor, action, subject, details).await?;
-        tx.commit().await.map_err(q("committing an audit entry"))?;
-        Ok(())
+        self.tracked(async {
+            let mut tx = self.begin_write().await?;
+            audit::append(&mut tx, self.backend, actor, action, subject, details).await?;
+            tx.commit().await.map_err(q("committing an audit entry"))?;
+            Ok(())
+        })
+        .await
     }
 
     /// The audit log, in order.

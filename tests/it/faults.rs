@@ -12,7 +12,6 @@ use crate::actions::{churnguard, ok};
 use crate::http::{config, request, start, ADMIN, READER, SCORER};
 use crate::support::{copy_dir, trained};
 
-
 /// A small tmpfs, unmounted on drop.
 struct TmpFs {
     dir: tempfile::TempDir,
@@ -289,8 +288,6 @@ async fn a_locked_store_answers_503_and_recovers() {
         .await
         .unwrap();
     holder.execute("BEGIN EXCLUSIVE").await.unwrap();
-    let j = wait_ready(addr, false).await;
-    assert_eq!(j["store"], false);
     let r = request(
         addr,
         "POST",
@@ -300,6 +297,10 @@ async fn a_locked_store_answers_503_and_recovers() {
     )
     .await;
     assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["code"], "store_unavailable");
+    // Once a write has failed, readiness probes the lock and says not ready.
+    let j = wait_ready(addr, false).await;
+    assert_eq!(j["store"], false);
     holder.execute("ROLLBACK").await.unwrap();
     holder.close().await.unwrap();
     wait_ready(addr, true).await;

@@ -523,4 +523,3 @@ async fn reloads_swap_atomically_and_refuse_bad_models() {
         "{metrics}"
     );
 }
-
