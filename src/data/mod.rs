@@ -360,9 +360,8 @@ pub fn read_raw(path: &Path) -> Result<DataFrame> {
                 path: path.to_path_buf(),
                 error,
             })?;
-            ParquetReader::new(file.into_parts().0)
-                .finish()
-                .map_err(unreadable)
+            parquet_guarded(path, || ParquetReader::new(file.into_parts().0).finish())
+                .and_then(|r| r.map_err(unreadable))
         }
         "csv" => CsvReadOptions::default()
             .with_has_header(true)
@@ -377,6 +376,18 @@ pub fn read_raw(path: &Path) -> Result<DataFrame> {
     }
 }
 
+/// Runs a Parquet read, turning a panic inside the reader into an error:
+/// polars-parquet 0.55 panics on some malformed footers (found by
+/// `fuzz/run`; the crash is kept in `fuzz/artifacts/table_parquet/`).
+fn parquet_guarded<T>(path: &Path, read: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).map_err(|_| {
+        DataError::Unreadable {
+            path: path.to_path_buf(),
+            message: "malformed Parquet metadata (the reader gave up)".into(),
+        }
+    })
+}
+
 /// Reads a CSV or Parquet file held in memory, as [`read_raw`] reads one
 /// on disk; `name` names it in errors.
 pub fn read_raw_bytes(bytes: &[u8], format: Format, name: &Path) -> Result<DataFrame> {
@@ -385,9 +396,10 @@ pub fn read_raw_bytes(bytes: &[u8], format: Format, name: &Path) -> Result<DataF
         message: e.to_string(),
     };
     match format {
-        Format::Parquet => ParquetReader::new(std::io::Cursor::new(bytes))
-            .finish()
-            .map_err(unreadable),
+        Format::Parquet => parquet_guarded(name, || {
+            ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+        })
+        .and_then(|r| r.map_err(unreadable)),
         Format::Csv => CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(Some(0))
