@@ -211,7 +211,21 @@ pub fn build_features(tables: &Tables, params: &FeatureParams) -> Result<DataFra
         .data_end()
         .map(days_from_date)
         .ok_or_else(|| FeatureError::NoSnapshots("the tables hold no dates".into()))?;
-    let mut frames = Vec::with_capacity(params.snapshots.len());
+    // Sorted once for every snapshot: the per-snapshot filters keep the order
+    // and the group-wise `first()`/`last()` rely on it (stable sorts keep the
+    // file order of same-day changes).
+    let tables = &Tables {
+        subscriptions: tables.subscriptions.sort(
+            ["effective_date"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )?,
+        surveys: tables.surveys.sort(
+            ["survey_date", "survey_id"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )?,
+        ..tables.clone()
+    };
+    let mut days: Vec<i32> = Vec::with_capacity(params.snapshots.len());
     for &snap in &params.snapshots {
         let s = days_from_date(snap);
         if s > data_end + 1 {
@@ -220,8 +234,14 @@ pub fn build_features(tables: &Tables, params: &FeatureParams) -> Result<DataFra
                 reason: format!("after the end of the data ({})", date_from_days(data_end)),
             });
         }
+        days.push(s);
+    }
+    let history = usage_history(tables, &days)?;
+    let mut frames = Vec::with_capacity(days.len());
+    for &s in &days {
         frames.push(snapshot_frame(
             tables,
+            &history,
             s,
             params.horizon_days as i32,
             data_end,
@@ -246,7 +266,68 @@ fn count_where(mask: Expr, name: &str) -> Expr {
     mask.cast(DataType::UInt32).sum().alias(name)
 }
 
-fn snapshot_frame(t: &Tables, s: i32, h: i32, data_end: i32) -> LazyFrame {
+/// The all-time usage aggregates (features adopted so far, the last week with
+/// a session) for every snapshot from one pass over the usage table: each
+/// week goes to the bucket of the first snapshot that sees it, the table is
+/// reduced to one row per (customer, bucket), and a snapshot takes the
+/// maximum over the buckets up to its own ([`UsageHistory::at`]). Six
+/// filtered passes over every week of usage were the bulk of the work.
+struct UsageHistory {
+    /// Distinct snapshot days, ascending; bucket `k` holds the weeks first
+    /// available at `snapshots[k]`.
+    snapshots: Vec<i32>,
+    /// customer_id, bucket, features_adopted, last_active_day.
+    buckets: DataFrame,
+}
+
+impl UsageHistory {
+    /// Per customer, the maxima over the weeks available by snapshot `s`.
+    fn at(&self, s: i32) -> LazyFrame {
+        let k = self.snapshots.partition_point(|&x| x < s) as u32;
+        self.buckets
+            .clone()
+            .lazy()
+            .filter(col("bucket").lt_eq(lit(k)))
+            .group_by([col("customer_id")])
+            .agg([col("features_adopted").max(), col("last_active_day").max()])
+    }
+}
+
+fn usage_history(t: &Tables, days: &[i32]) -> Result<UsageHistory> {
+    let mut snapshots = days.to_vec();
+    snapshots.sort_unstable();
+    snapshots.dedup();
+    let avail = || col("avail");
+    // Bucket k: the weeks first available at snapshots[k].
+    let mut bucket = lit(NULL).cast(DataType::UInt32);
+    for (k, &s) in snapshots.iter().enumerate().rev() {
+        bucket = when(avail().lt_eq(lit(s)))
+            .then(lit(k as u32))
+            .otherwise(bucket);
+    }
+    let buckets = t
+        .usage
+        .clone()
+        .lazy()
+        .with_column((day("week_start") + lit(7)).alias("avail"))
+        .filter(avail().lt_eq(lit(*snapshots.last().expect("one snapshot at least"))))
+        .with_columns([
+            bucket.alias("bucket"),
+            when(col("sessions").gt(lit(0)))
+                .then(avail())
+                .otherwise(lit(NULL).cast(DataType::Int32))
+                .alias("active_day"),
+        ])
+        .group_by([col("customer_id"), col("bucket")])
+        .agg([
+            col("features_adopted").max().alias("features_adopted"),
+            col("active_day").max().alias("last_active_day"),
+        ])
+        .collect()?;
+    Ok(UsageHistory { snapshots, buckets })
+}
+
+fn snapshot_frame(t: &Tables, history: &UsageHistory, s: i32, h: i32, data_end: i32) -> LazyFrame {
     let id = || col("customer_id");
     let age = || col("age");
     let observed = s + h <= data_end;
@@ -265,46 +346,47 @@ fn snapshot_frame(t: &Tables, s: i32, h: i32, data_end: i32) -> LazyFrame {
         .left_join(churn, id(), id())
         .filter(col("churn_day").is_null().or(col("churn_day").gt(lit(s))));
 
+    // The windowed usage aggregates need only the last 13 weeks: filter
+    // those first, then plain sums over columns masked before grouping
+    // (polars' vectorised group-by path; `col(x).filter(mask).sum()` inside
+    // `agg` would be evaluated group by group).
+    let masked = |mask: Expr, value: Expr, zero: Expr, name: &str| {
+        when(mask).then(value).otherwise(zero).alias(name)
+    };
     let usage = t
         .usage
         .clone()
         .lazy()
         .with_column((day("week_start") + lit(7)).alias("avail"))
-        .filter(col("avail").lt_eq(lit(s)))
+        .filter(col("avail").lt_eq(lit(s)).and(col("avail").gt(lit(s - 91))))
         .with_column((lit(s) - col("avail")).alias("age"))
+        .with_columns([
+            masked(age().lt(lit(28)), col("sessions"), lit(0i64), "s30"),
+            masked(
+                age().gt_eq(lit(28)).and(age().lt(lit(56))),
+                col("sessions"),
+                lit(0i64),
+                "sprev30",
+            ),
+            col("sessions")
+                .gt(lit(0))
+                .cast(DataType::UInt32)
+                .alias("aw90"),
+            masked(
+                age().lt(lit(28)),
+                col("active_users").cast(DataType::Float64),
+                lit(0.0),
+                "au30",
+            ),
+        ])
         .group_by([id()])
         .agg([
-            col("sessions")
-                .filter(age().lt(lit(28)))
-                .sum()
-                .alias("sessions_30d"),
-            col("sessions")
-                .filter(age().gt_eq(lit(28)).and(age().lt(lit(56))))
-                .sum()
-                .alias("sessions_prev_30d"),
-            col("sessions")
-                .filter(age().lt(lit(91)))
-                .sum()
-                .alias("sessions_90d"),
-            col("minutes")
-                .filter(age().lt(lit(91)))
-                .sum()
-                .alias("minutes_90d"),
-            count_where(
-                age().lt(lit(91)).and(col("sessions").gt(lit(0))),
-                "active_weeks_90d",
-            ),
-            (col("active_users")
-                .filter(age().lt(lit(28)))
-                .sum()
-                .cast(DataType::Float64)
-                / lit(4.0))
-            .alias("active_users_30d"),
-            col("features_adopted").max().alias("features_adopted"),
-            col("avail")
-                .filter(col("sessions").gt(lit(0)))
-                .max()
-                .alias("last_active_day"),
+            col("s30").sum().alias("sessions_30d"),
+            col("sprev30").sum().alias("sessions_prev_30d"),
+            col("sessions").sum().alias("sessions_90d"),
+            col("minutes").sum().alias("minutes_90d"),
+            col("aw90").sum().alias("active_weeks_90d"),
+            (col("au30").sum() / lit(4.0)).alias("active_users_30d"),
         ]);
 
     let tickets = t
@@ -338,72 +420,73 @@ fn snapshot_frame(t: &Tables, s: i32, h: i32, data_end: i32) -> LazyFrame {
                 .alias("resolution_hours_90d"),
         ]);
 
-    // Rows sorted by date (then id) first: within a group, polars keeps row
-    // order, so `last()` is the latest answer.
+    // `t.surveys` is sorted by date (then id) once, in `build_features`; a
+    // filter keeps that order and so does polars within a group, so `last()`
+    // is the latest answer.
     let surveys = t
         .surveys
         .clone()
         .lazy()
         .with_column(day("survey_date").alias("sday"))
-        .filter(col("sday").lt(lit(s)))
-        .sort(["sday", "survey_id"], SortMultipleOptions::default());
+        .filter(col("sday").lt(lit(s)));
     let answered = |kind: &str, name: &str| {
-        let mask = col("kind").eq(lit(kind)).and(col("score").is_not_null());
-        col("score").filter(mask).last().alias(name)
+        surveys
+            .clone()
+            .filter(col("kind").eq(lit(kind)).and(col("score").is_not_null()))
+            .group_by([id()])
+            .agg([col("score").last().alias(name)])
     };
-    let surveys = surveys.group_by([id()]).agg([
-        answered("nps", "last_nps"),
-        answered("csat", "last_csat"),
-        (col("score").is_not_null().cast(DataType::Float64).sum()
+    let surveys = surveys
+        .clone()
+        .group_by([id()])
+        .agg([(col("score").is_not_null().cast(DataType::Float64).sum()
             / col("survey_id").count().cast(DataType::Float64))
-        .alias("survey_response_rate"),
-    ]);
+        .alias("survey_response_rate")])
+        .left_join(answered("nps", "last_nps"), id(), id())
+        .left_join(answered("csat", "last_csat"), id(), id());
 
     let payments = t
         .payments
         .clone()
         .lazy()
         .with_column(day("attempt_date").alias("pday"))
-        .filter(col("pday").lt(lit(s)))
-        .with_column((lit(s) - col("pday")).alias("age"))
+        // Every payment feature looks at the last 90 days only.
+        .filter(col("pday").lt(lit(s)).and(col("pday").gt(lit(s - 90))))
         .group_by([id()])
         .agg([
+            count_where(col("status").eq(lit("failed")), "payment_failures_90d"),
             count_where(
-                age().lt(lit(90)).and(col("status").eq(lit("failed"))),
-                "payment_failures_90d",
-            ),
-            count_where(
-                age()
-                    .lt(lit(90))
-                    .and(col("status").eq(lit("succeeded")))
+                col("status")
+                    .eq(lit("succeeded"))
                     .and(col("days_late").gt(lit(0))),
                 "late_payments_90d",
             ),
-            col("amount")
-                .filter(age().lt(lit(90)).and(col("status").eq(lit("succeeded"))))
+            when(col("status").eq(lit("succeeded")))
+                .then(col("amount"))
+                .otherwise(lit(0.0))
                 .sum()
                 .alias("monetary_90d"),
         ]);
 
+    // `t.subscriptions` is sorted by effective date once, in
+    // `build_features`; the filters keep that order.
     let subs = t
         .subscriptions
         .clone()
         .lazy()
         .with_column(day("effective_date").alias("eday"))
-        .filter(col("eday").lt(lit(s)))
-        .sort(
-            ["eday"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
+        .filter(col("eday").lt(lit(s)));
+    let mrr_90d_ago = subs
+        .clone()
+        .filter(col("eday").lt_eq(lit(s - 90)))
+        .group_by([id()])
+        .agg([col("mrr").last().alias("mrr_90d_ago")]);
+    let subs = subs
         .group_by([id()])
         .agg([
             col("plan").last().alias("plan"),
             col("seats").last().alias("seats"),
             col("mrr").last().alias("mrr"),
-            col("mrr")
-                .filter(col("eday").lt_eq(lit(s - 90)))
-                .last()
-                .alias("mrr_90d_ago"),
             col("mrr").first().alias("mrr_initial"),
             count_where(col("change_type").eq(lit("upgrade")), "upgrades"),
             count_where(col("change_type").eq(lit("downgrade")), "downgrades"),
@@ -413,7 +496,8 @@ fn snapshot_frame(t: &Tables, s: i32, h: i32, data_end: i32) -> LazyFrame {
                     .and(col("eday").gt_eq(lit(s - 90))),
                 "downgrades_90d",
             ),
-        ]);
+        ])
+        .left_join(mrr_90d_ago, id(), id());
 
     let zero_u32 = |c: &str| col(c).fill_null(lit(0u32)).alias(c);
     let zero_i64 = |c: &str| col(c).fill_null(lit(0i64)).alias(c);
@@ -449,6 +533,7 @@ fn snapshot_frame(t: &Tables, s: i32, h: i32, data_end: i32) -> LazyFrame {
     ])
     .left_join(subs, id(), id())
     .left_join(usage, id(), id())
+    .left_join(history.at(s), id(), id())
     .left_join(tickets, id(), id())
     .left_join(surveys, id(), id())
     .left_join(payments, id(), id())
