@@ -10,7 +10,7 @@
 //! collapses to a few leaves and its probabilities lose their resolution
 //! (test ROC-AUC 0.63 on generated data and 0.925 on the credit-card data,
 //! against 0.95 for scikit-learn's tree). The split search here is the same
-//! Gini CART, done in one pass per column and level over ≤ 256 bins per column.
+//! Gini CART, done in one pass per column and level over ≤ 4096 bins per column.
 
 use ndarray::{Array2, ArrayView1};
 use rayon::prelude::*;
@@ -103,13 +103,16 @@ impl TreeModel {
     /// Fits on preprocessed rows `x` and 0/1 labels `y`.
     ///
     /// Histogram split finding: each column is binned once (exactly, one bin
-    /// per distinct value, when it has at most 256 of them, as one-hot
-    /// columns do; otherwise into 256 quantile bins), and per level one
+    /// per distinct value, when it has at most 4096 of them, as one-hot and
+    /// count columns do; otherwise into 4096 quantile bins), and per level one
     /// sequential pass per column (columns in parallel) counts rows and
     /// churners per (open node, bin). Rows of finished leaves are dropped
     /// from the passes. A threshold lies midway between the largest value
     /// of the last bin on the left and the smallest of the next bin, so on
-    /// columns with at most 256 distinct values the tree is the exact CART.
+    /// columns with at most 4096 distinct values the tree is the exact CART.
+    /// (256 bins, as in scikit-learn's histogram boosting, cost 0.001-0.0015
+    /// of test ROC-AUC against the exact tree on generated data; 4096 bins
+    /// gave the exact tree's AUC at about the same speed.)
     pub fn fit(x: &Array2<f64>, y: &[u8], params: &TreeParams) -> Result<TreeModel> {
         params.check()?;
         let (n, d) = x.dim();
@@ -478,14 +481,14 @@ impl Counts {
     }
 }
 
-/// Bins per column (bin indices are `u8`).
-const MAX_BINS: usize = 256;
+/// Bins per column (bin indices are `u16`).
+const MAX_BINS: usize = 4096;
 /// Rows sampled for the quantiles of a column with many distinct values.
 const QUANTILE_SAMPLE: usize = 200_000;
 
 /// One column's values as bin indices, with each bin's value range.
 struct BinnedColumn {
-    bins: Vec<u8>,
+    bins: Vec<u16>,
     /// Smallest and largest value of each bin over all rows (`+inf`, `-inf`
     /// when empty).
     lo: Vec<f64>,
@@ -541,7 +544,7 @@ impl BinnedColumn {
                 let b = bounds.partition_point(|u| u < v);
                 lo[b] = lo[b].min(*v);
                 hi[b] = hi[b].max(*v);
-                b as u8
+                b as u16
             })
             .collect();
         BinnedColumn { bins, lo, hi }
