@@ -373,8 +373,8 @@ mod newton {
         // The penalty, on the coefficients only.
         total.loss += 0.5 * l2 * beta[..p].iter().map(|b| b * b).sum::<f64>();
         if !loss_only {
-            for j in 0..p {
-                total.grad[j] += l2 * beta[j];
+            for (j, b) in beta[..p].iter().enumerate() {
+                total.grad[j] += l2 * b;
                 total.hess[j * k + j] += l2;
             }
         }
