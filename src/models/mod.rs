@@ -68,9 +68,9 @@ pub enum ModelError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
-    /// L2-regularised logistic regression (linfa-logistic).
+    /// L2-regularised logistic regression (own Newton solver, or linfa-logistic).
     Logistic,
-    /// A single decision tree (linfa-trees) with leaf probabilities.
+    /// A single decision tree (own CART) with leaf probabilities.
     Tree,
     /// A multilayer perceptron (tch).
     Neural,
