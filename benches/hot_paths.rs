@@ -2,7 +2,10 @@
 //! row, the logistic score of a row, a tree path, the health index of a
 //! customer, and scoring a 1,000-row batch (probability, reasons, CLV,
 //! health) through `score_customers`, as `churnguard score` and
-//! `POST /v1/score` do.
+//! `POST /v1/score` do; probabilities of the same batch through the one-hot
+//! matrix (`predict_logistic_dense`), from raw rows (`predict_logistic`) and
+//! straight from the frame's columns (`predict_frame_logistic`, as
+//! `churnguard predict` does).
 //!
 //! The models are trained once, at start-up, on a generated company of 2,000
 //! customers (logistic and tree; the neural family needs libtorch).
@@ -27,6 +30,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// A feature table's rows, the labelled ones, and the fitted models.
 struct Fixture {
+    frame: polars::prelude::DataFrame,
     rows: Batch,
     logistic: FittedModel,
     tree: FittedModel,
@@ -77,6 +81,7 @@ fn fixture() -> Fixture {
             .expect("family trained")
     };
     Fixture {
+        frame,
         rows,
         logistic: model(Family::Logistic),
         tree: model(Family::Tree),
@@ -156,6 +161,26 @@ fn hot_paths(c: &mut Criterion) {
     });
     group.bench_function("predict_logistic", |b| {
         b.iter(|| fx.logistic.predict(black_box(&batch)).expect("predict"))
+    });
+    group.bench_function("predict_logistic_dense", |b| {
+        b.iter(|| {
+            fx.logistic
+                .predict_dense(black_box(&batch))
+                .expect("predict")
+        })
+    });
+    let frame = fx.frame.slice(0, n);
+    group.bench_function("predict_frame_logistic", |b| {
+        b.iter(|| {
+            fx.logistic
+                .predict_frame(
+                    black_box(&frame),
+                    "customer_id",
+                    &batch.numeric_names,
+                    &batch.categorical_names,
+                )
+                .expect("predict")
+        })
     });
     group.bench_function("score_customers_logistic", |b| {
         b.iter(|| {

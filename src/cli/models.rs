@@ -506,16 +506,32 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
 
 /// Runs `churnguard predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
+    // In-process time: what the run costs without the process start-up
+    // (the dynamic loader and libtorch's static initialisers).
+    let started = std::time::Instant::now();
     let registry = Registry::open(&args.registry)?;
     let (manifest, model) = registry.load(&args.model)?;
     let schema = scoring_schema(&manifest, args.schema.as_deref())?;
     let raw = data::read_raw(&args.data)?;
     let snapshots = raw.column("snapshot_date").ok().cloned();
     let table = flat::inputs_from_frame(raw, &args.data, &schema)?;
-    let batch = batch_of(&table)?;
-    let p = model.predict(&batch)?;
+    let s = &table.schema;
+    // Column by column: no per-row copies of the inputs (logistic models
+    // never build the one-hot matrix either).
+    let p = model.predict_frame(
+        &table.frame,
+        &s.id,
+        &s.columns.numeric,
+        &s.columns.categorical,
+    )?;
     let id_name = manifest.input.id.clone();
-    let mut columns = vec![Column::new(id_name.as_str().into(), batch.ids.clone())];
+    // The ids as text, as the model reads them.
+    let ids = table
+        .frame
+        .column(&s.id)?
+        .cast(&DataType::String)?
+        .with_name(id_name.as_str().into());
+    let mut columns = vec![ids];
     // A feature table holds a customer once per snapshot: keep the snapshot
     // so that predictions join back to their rows.
     if let Some(snap) = snapshots.filter(|s| s.len() == p.len()) {
@@ -528,11 +544,12 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     }
     data::write_frame(&mut out, &args.out)?;
     println!(
-        "scored {} rows with {} ({}) into {}",
+        "scored {} rows with {} ({}) into {} in {:.3?}",
         out.height(),
         manifest.id,
         manifest.family,
-        args.out.display()
+        args.out.display(),
+        started.elapsed()
     );
     Ok(())
 }

@@ -331,11 +331,18 @@ fn typed_frame(
     for name in &schema.columns.categorical {
         let s = as_text(get(name)?)?;
         let ca = s.str().expect("text");
-        let cleaned: StringChunked = ca
-            .iter()
-            .map(|v| v.map(str::trim).filter(|v| !v.is_empty()))
-            .collect();
-        let s = cleaned.into_series().with_name(name.as_str().into());
+        // Blank cells are missing and values are trimmed; most columns
+        // need neither, and keep their buffers.
+        let clean = |v: &str| !v.is_empty() && v.trim().len() == v.len();
+        let s = if ca.iter().all(|v| v.is_none_or(clean)) {
+            s.with_name(name.as_str().into())
+        } else {
+            let cleaned: StringChunked = ca
+                .iter()
+                .map(|v| v.map(str::trim).filter(|v| !v.is_empty()))
+                .collect();
+            cleaned.into_series().with_name(name.as_str().into())
+        };
         if s.null_count() > 0 {
             missing.push((name.clone(), s.null_count()));
         }

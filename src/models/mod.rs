@@ -6,6 +6,7 @@
 //! reasons out. Its serde form is churnguard's own artifact format, not
 //! linfa's internals.
 
+pub mod columnar;
 pub mod logistic;
 pub mod neural;
 pub mod preprocess;
@@ -445,6 +446,15 @@ impl FittedModel {
 
     /// Calibrated churn probabilities, in row order.
     pub fn predict(&self, batch: &Batch) -> Result<Vec<f64>> {
+        if let Some(raw) = self.linear_raw(batch)? {
+            return Ok(raw.into_iter().map(|p| self.calibrator.apply(p)).collect());
+        }
+        self.predict_dense(batch)
+    }
+
+    /// [`FittedModel::predict`] through the one-hot matrix, for every
+    /// family: the reference the faster paths are tested against.
+    pub fn predict_dense(&self, batch: &Batch) -> Result<Vec<f64>> {
         let (x, _) = self.preprocessor.transform(batch)?;
         Ok(self
             .model
@@ -456,6 +466,9 @@ impl FittedModel {
 
     /// Uncalibrated probabilities (for fitting the calibrator).
     pub fn predict_raw(&self, batch: &Batch) -> Result<Vec<f64>> {
+        if let Some(raw) = self.linear_raw(batch)? {
+            return Ok(raw);
+        }
         let (x, _) = self.preprocessor.transform(batch)?;
         Ok(self.model.raw_probabilities(&x))
     }
@@ -482,12 +495,24 @@ impl FittedModel {
 
     /// The top `k` reasons per row: inputs pushing risk up, with their values.
     pub fn reasons(&self, batch: &Batch, k: usize) -> Result<Vec<Vec<Reason>>> {
+        if let Some(scores) = self.linear_score_batch(batch, k)? {
+            return Ok(scores.reasons);
+        }
         let (x, _) = self.preprocessor.transform(batch)?;
         Ok(self.reasons_of(batch, &x, k))
     }
 
     /// Probabilities, churn type, reasons and unknown categories of a batch.
     pub fn score_batch(&self, batch: &Batch, k: usize) -> Result<BatchScores> {
+        if let Some(scores) = self.linear_score_batch(batch, k)? {
+            return Ok(scores);
+        }
+        self.score_batch_dense(batch, k)
+    }
+
+    /// [`FittedModel::score_batch`] through the one-hot matrix, for every
+    /// family: the reference the faster paths are tested against.
+    pub fn score_batch_dense(&self, batch: &Batch, k: usize) -> Result<BatchScores> {
         let (x, unknown_any) = self.preprocessor.transform(batch)?;
         let probabilities = self
             .model

@@ -51,7 +51,8 @@ pub enum Encoded<'a> {
     Level(&'a CategoricalColumn, &'a str),
 }
 
-const MISSING: &str = "<missing>";
+/// The level name of a missing categorical value.
+pub(crate) const MISSING: &str = "<missing>";
 
 /// Standardised inputs are clamped to ±`MAX_Z`.
 pub const MAX_Z: f64 = 1e4;

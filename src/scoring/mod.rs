@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use polars::prelude::DataFrame;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::columns;
@@ -169,6 +170,9 @@ impl ScoredCustomer {
     }
 }
 
+/// Batches from this many rows are scored on rayon's pool.
+const PARALLEL_FROM: usize = 4 * 1024;
+
 /// Column positions of the health inputs in a batch.
 struct HealthColumns {
     tenure: Option<usize>,
@@ -269,18 +273,18 @@ pub fn score_customers(
         .clv_thresholds
         .or_else(|| ClvThresholds::of(&clvs, settings.policy));
     let segment = |v: f64| thresholds.map_or(ClvSegment::Medium, |t| t.segment(v));
-    let mut reasons = scores.reasons.into_iter();
-    let mut unknown = scores.unknown.into_iter();
-    let mut out = Vec::with_capacity(batch.len());
-    for i in 0..batch.len() {
-        let p = scores.probabilities[i];
+    let p_involuntary = scores.p_involuntary.as_deref();
+    let probabilities = &scores.probabilities;
+    let clvs = &clvs;
+    let row = |i: usize, reasons: Vec<Reason>, unknown: Vec<String>| {
+        let p = probabilities[i];
         let context = &contexts[i];
         let id = &batch.ids[i];
         let inputs = columns.inputs(batch, i, p);
         let h = health::health_index(&inputs, settings.health);
         let prev = previous.get(id);
-        let p_involuntary = scores.p_involuntary.as_ref().map(|v| v[i]);
-        out.push(ScoredCustomer {
+        let p_involuntary = p_involuntary.map(|v| v[i]);
+        ScoredCustomer {
             customer_id: id.clone(),
             context: context.clone(),
             churn_probability: p,
@@ -292,8 +296,8 @@ pub fn score_customers(
                     ChurnType::Voluntary
                 }
             }),
-            reasons: reasons.next().unwrap_or_default(),
-            unknown_categories: unknown.next().unwrap_or_default(),
+            reasons,
+            unknown_categories: unknown,
             clv: clvs[i],
             clv_cac: value::clv_cac(clvs[i], context.cac),
             expected_loss: p * clvs[i],
@@ -302,7 +306,27 @@ pub fn score_customers(
             previous_band: prev.map(|p| p.band),
             health: h,
             payment_failures: inputs.payment_failures_90d,
-        });
-    }
+        }
+    };
+    // Rows are independent: large batches are split across rayon's pool,
+    // small ones (online requests) stay on the calling thread.
+    let out: Vec<ScoredCustomer> = if batch.len() < PARALLEL_FROM {
+        scores
+            .reasons
+            .into_iter()
+            .zip(scores.unknown)
+            .enumerate()
+            .map(|(i, (r, u))| row(i, r, u))
+            .collect()
+    } else {
+        scores
+            .reasons
+            .into_par_iter()
+            .zip(scores.unknown.into_par_iter())
+            .enumerate()
+            .with_min_len(1024)
+            .map(|(i, (r, u))| row(i, r, u))
+            .collect()
+    };
     Ok(out)
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use super::{q, Result, StoreError};
+use super::{q, Backend, Result, StoreError};
 use crate::health::ComponentScore;
 use crate::interventions::{Arm, Intervention, Plan, Status};
 use crate::models::Reason;
@@ -282,7 +282,9 @@ fn score_from_row(r: &AnyRow) -> Result<CustomerScoreRecord> {
     })
 }
 
-fn placeholders(rows: usize, cols: usize) -> String {
+/// `(…), (…)`: `rows` groups of `cols` placeholders, numbered `$1 …` for
+/// PostgreSQL, anonymous `?` for SQLite.
+fn placeholders(rows: usize, cols: usize, backend: Backend) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     let mut n = 1;
     for r in 0..rows {
@@ -294,8 +296,13 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&n.to_string());
+                }
+            }
             n += 1;
         }
         s.push(')');
@@ -303,47 +310,80 @@ fn placeholders(rows: usize, cols: usize) -> String {
     s
 }
 
+/// Rows per `INSERT` of scores.
+fn scores_per_statement(backend: Backend) -> usize {
+    match backend {
+        // sqlx's SQLite driver looks a numbered `$N` up by name, at a cost
+        // that grows with the square of the parameters in a statement; with
+        // anonymous `?` it does not, so a statement can carry many rows
+        // (SQLite allows 32,766 parameters).
+        Backend::Sqlite => 500,
+        // PostgreSQL allows 65,535 parameters.
+        Backend::Postgres => 1_000,
+    }
+}
+
 pub(super) async fn insert_scores(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
     scores: &[CustomerScoreRecord],
 ) -> Result<()> {
-    // sqlx's SQLite driver looks every `$N` up by name, a cost that grows
-    // with the square of the parameters in one statement: 25 rows (500
-    // parameters) a statement keeps it linear in practice.
-    const PER_STATEMENT: usize = 25;
-    for chunk in scores.chunks(PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO customer_scores ({SCORE_COLUMNS}) VALUES {}",
-            placeholders(chunk.len(), 20)
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for s in chunk {
-            query = query
-                .bind(s.run_id.clone())
-                .bind(s.customer_id.clone())
-                .bind(s.snapshot_date.clone())
-                .bind(s.name.clone())
-                .bind(s.owner.clone())
-                .bind(s.segment.clone())
-                .bind(s.churn_probability)
-                .bind(s.p_involuntary)
-                .bind(s.churn_type.clone())
-                .bind(s.clv)
-                .bind(s.clv_cac)
-                .bind(s.expected_loss)
-                .bind(s.health)
-                .bind(s.band.clone())
-                .bind(s.health_change)
-                .bind(s.trend.clone())
-                .bind(s.profile.clone())
-                .bind(serde_json::to_string(&s.components).expect("components serialise"))
-                .bind(serde_json::to_string(&s.reasons).expect("reasons serialise"))
-                .bind(s.intervention.clone());
+    use rayon::prelude::*;
+    let per_statement = scores_per_statement(backend);
+    let full_sql = format!(
+        "INSERT INTO customer_scores ({SCORE_COLUMNS}) VALUES {}",
+        placeholders(per_statement, 20, backend)
+    );
+    for chunk in scores.chunks(per_statement * 8) {
+        // The JSON columns of a few statements' rows, on every core.
+        let json: Vec<(String, String)> = chunk
+            .par_iter()
+            .with_min_len(256)
+            .map(|s| {
+                (
+                    serde_json::to_string(&s.components).expect("components serialise"),
+                    serde_json::to_string(&s.reasons).expect("reasons serialise"),
+                )
+            })
+            .collect();
+        for (rows, json) in chunk.chunks(per_statement).zip(json.chunks(per_statement)) {
+            let sql = if rows.len() == per_statement {
+                full_sql.clone()
+            } else {
+                format!(
+                    "INSERT INTO customer_scores ({SCORE_COLUMNS}) VALUES {}",
+                    placeholders(rows.len(), 20, backend)
+                )
+            };
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (s, (components, reasons)) in rows.iter().zip(json) {
+                query = query
+                    .bind(s.run_id.as_str())
+                    .bind(s.customer_id.as_str())
+                    .bind(s.snapshot_date.as_str())
+                    .bind(s.name.as_deref())
+                    .bind(s.owner.as_deref())
+                    .bind(s.segment.as_deref())
+                    .bind(s.churn_probability)
+                    .bind(s.p_involuntary)
+                    .bind(s.churn_type.as_deref())
+                    .bind(s.clv)
+                    .bind(s.clv_cac)
+                    .bind(s.expected_loss)
+                    .bind(s.health)
+                    .bind(s.band.as_str())
+                    .bind(s.health_change)
+                    .bind(s.trend.as_str())
+                    .bind(s.profile.as_str())
+                    .bind(components.as_str())
+                    .bind(reasons.as_str())
+                    .bind(s.intervention.as_deref());
+            }
+            query
+                .execute(&mut **tx)
+                .await
+                .map_err(q("inserting scores"))?;
         }
-        query
-            .execute(&mut **tx)
-            .await
-            .map_err(q("inserting scores"))?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod actions;
 mod cli;
+mod columnar;
 mod faults;
 mod features;
 mod flat;

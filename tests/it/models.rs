@@ -9,7 +9,7 @@ use ndarray::Array2;
 
 use crate::support::{root, shared_data, small_company};
 
-fn generated_input() -> TrainInput {
+pub fn generated_input() -> TrainInput {
     let t = &small_company().tables;
     let snapshots = [
         "2023-07-01",
@@ -73,7 +73,7 @@ fn generated_input() -> TrainInput {
     }
 }
 
-fn config(families: &[Family]) -> TrainConfig {
+pub fn config(families: &[Family]) -> TrainConfig {
     TrainConfig {
         families: families.to_vec(),
         ..TrainConfig::default()
