@@ -186,8 +186,11 @@ def render(res, args):
     w("")
     w("## Method")
     w("")
+    # The run's own repetition count (a --render-only run does not know it).
+    m = re.search(r"--reps[ =](\d+)", res.get("command_line", ""))
+    reps = int(m.group(1)) if m else args.reps
     w(f"- Each comparison runs both sides as separate processes, alternating, "
-      f"{args.reps} repetitions unless the first run took longer than {args.long_run_s:.0f} s "
+      f"{reps} repetition{'s' if reps != 1 else ''} unless the first run took longer than {args.long_run_s:.0f} s "
       "(then once); the tables show medians (every run is in `results.json`).")
     w("- *wall*: the whole command, process start to exit, as a user runs it (includes "
       "Python's imports and churnguard's start-up, which loads libtorch: about 0.5 s). "
