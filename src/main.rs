@@ -2,6 +2,13 @@
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: the server's request path and polars
+/// allocate many small blocks from several threads, and glibc's arenas spent
+/// a quarter of a loaded server's samples in `malloc`/`free`
+/// (`bench/ANALYSIS.md`). libtorch's own allocations are not affected.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // `churnguard … | head` closes stdout early: that is the reader's
     // choice, not an error. Exit quietly (0) instead of panicking in println!.
