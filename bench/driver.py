@@ -713,8 +713,12 @@ class Bench:
                       "command_line"):
                 self.res[k] = prev.get(k, self.res.get(k))
             rerun = self.res["machine"]["date"]
+            online_bin = {k: self.res["machine"].get(k) for k in ("binary_sha256", "binary_built")}
             self.res["machine"] = prev["machine"]
-            self.res["machine"]["date"] = prev["machine"]["date"] + "; online section rerun " + rerun
+            self.res["machine"]["date"] = (
+                prev["machine"]["date"] + "; online section rerun " + rerun
+                + f" with the binary sha256 {online_bin['binary_sha256']}…, built "
+                + f"{online_bin['binary_built']}")
             a.sizes = []
         for n in a.sizes:
             out = os.path.join(a.work, f"run-{fmt_n(n)}")
