@@ -305,6 +305,43 @@ fn scores_frame(
     DataFrame::new(n, cols).map_err(|e| ServiceError::BadRequest(e.to_string()))
 }
 
+/// The risk list: the columns customer-success staff work from, in the
+/// order of `scores` (by expected loss, largest first), with a rank and the
+/// top reason in words; `scores.csv` keeps everything else.
+fn risk_list_frame(scores: &DataFrame, records: &[CustomerScoreRecord]) -> Result<DataFrame> {
+    const COLUMNS: [&str; 13] = [
+        "customer_id",
+        "name",
+        "owner",
+        "segment",
+        "band",
+        "health",
+        "trend",
+        "health_change",
+        "churn_probability",
+        "churn_type",
+        "clv",
+        "expected_loss",
+        "intervention",
+    ];
+    let bad = |e: PolarsError| ServiceError::BadRequest(e.to_string());
+    let mut risk = scores.select(COLUMNS).map_err(bad)?;
+    let rank: Vec<u32> = (1..=records.len() as u32).collect();
+    risk.insert_column(0, Column::new("rank".into(), rank))
+        .map_err(bad)?;
+    let top: Vec<Option<String>> = records
+        .iter()
+        .map(|r| {
+            r.reasons
+                .first()
+                .map(|x| format!("{} = {}", x.feature, x.value))
+        })
+        .collect();
+    risk.insert_column(13, Column::new("top_reason".into(), top))
+        .map_err(bad)?;
+    Ok(risk)
+}
+
 fn interventions_frame(created: &[Intervention]) -> Result<DataFrame> {
     let iso = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
@@ -676,10 +713,15 @@ impl Outputs<'_> {
         data::create_dir(dir)?;
         let mut names: Vec<String> = Vec::new();
         let mut frame = scores_frame(self.records, self.choices)?;
-        for name in ["scores.parquet", "scores.csv", "risk_list.csv"] {
+        for name in ["scores.parquet", "scores.csv"] {
             data::write_frame(&mut frame, &dir.join(name))?;
             names.push(name.into());
         }
+        data::write_frame(
+            &mut risk_list_frame(&frame, self.records)?,
+            &dir.join("risk_list.csv"),
+        )?;
+        names.push("risk_list.csv".into());
         data::write_frame(
             &mut interventions_frame(self.created)?,
             &dir.join("interventions.csv"),

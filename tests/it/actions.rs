@@ -89,6 +89,22 @@ fn two_scoring_runs_give_trends_interventions_and_scorecards() {
         col("health_change"),
         col("band"),
     );
+    // It is the staff's view: ranked, a top reason in words, not every score column.
+    assert_eq!(header[0], "rank");
+    let ranks: Vec<usize> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(ranks, (1..rows.len()).collect::<Vec<_>>());
+    let reason = col("top_reason");
+    assert!(rows[1..].iter().any(|r| r[reason].contains(" = ")));
+    let all = read_csv(&p.join("r2/scores.csv"));
+    assert!(
+        header.len() < all[0].len(),
+        "scores.csv keeps the other columns"
+    );
+    assert_eq!(
+        all.len(),
+        rows.len(),
+        "one risk-list row per scored customer"
+    );
     let losses: Vec<f64> = rows[1..].iter().map(|r| r[loss].parse().unwrap()).collect();
     assert!(
         losses.windows(2).all(|w| w[0] >= w[1]),
@@ -144,8 +160,9 @@ fn two_scoring_runs_give_trends_interventions_and_scorecards() {
         mean(&go),
         mean(&stay)
     );
-    // Contributions add up to the index.
-    let health = col("health");
+    // Contributions (in scores.csv) add up to the index.
+    let (header, rows) = (&all[0], &all);
+    let health = header.iter().position(|h| h == "health").unwrap();
     let parts: Vec<usize> = header
         .iter()
         .enumerate()
