@@ -195,11 +195,34 @@ pub struct Store {
     write_ok: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// For a SQLite URL whose file would go into a folder that does not exist,
+/// the message to give (SQLite itself only says "unable to open database
+/// file"). The folder is not created: a mistyped path should fail.
+fn sqlite_folder_missing(url: &str) -> Option<String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+        .or((!url.contains("://")).then_some(url))?;
+    let file = path.split('?').next().unwrap_or_default();
+    if file.is_empty() || file == ":memory:" {
+        return None;
+    }
+    let folder = std::path::Path::new(file).parent()?;
+    (!folder.as_os_str().is_empty() && !folder.is_dir())
+        .then(|| format!("the folder {} does not exist", folder.display()))
+}
+
 impl Store {
     /// Connects to `url` and runs pending migrations. `sqlite://PATH` creates
     /// the file when absent; a bare path is taken as SQLite.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
+        if let Some(message) = sqlite_folder_missing(url) {
+            return Err(StoreError::BadUrl {
+                url: url.into(),
+                message,
+            });
+        }
         let (backend, full) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
         {
             (Backend::Postgres, url.to_string())
@@ -876,4 +899,32 @@ impl Store {
 /// Seconds since 1970-01-01 UTC.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::sqlite_folder_missing;
+
+    #[test]
+    fn a_sqlite_file_in_a_missing_folder_is_named() {
+        let tmp = std::env::temp_dir();
+        let missing = tmp.join("churnguard-no-such-folder-3f9a").join("s.db");
+        let msg = sqlite_folder_missing(&format!("sqlite://{}", missing.display())).unwrap();
+        assert!(msg.contains("churnguard-no-such-folder-3f9a"), "{msg}");
+        assert!(sqlite_folder_missing(&missing.display().to_string()).is_some());
+        let present = tmp.join("s.db");
+        assert_eq!(
+            sqlite_folder_missing(&format!("sqlite://{}?mode=rwc", present.display())),
+            None
+        );
+        for fine in [
+            "sqlite://s.db",
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "postgres://root@127.0.0.1/test",
+            "s.db",
+        ] {
+            assert_eq!(sqlite_folder_missing(fine), None, "{fine}");
+        }
+    }
 }
