@@ -17,6 +17,7 @@
 //! no row-major copy). Large inputs are split into row chunks scored on
 //! rayon's pool; small ones (online requests) stay on the calling thread.
 
+use ndarray::Array2;
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -350,6 +351,8 @@ impl FittedModel {
 /// when the frame's columns are already `f64` and text in one chunk).
 pub struct FrameInputs {
     rows: usize,
+    /// The id column as text.
+    ids: StringChunked,
     numeric_names: Vec<String>,
     categorical_names: Vec<String>,
     numeric: Vec<Float64Chunked>,
@@ -372,10 +375,11 @@ impl FrameInputs {
             df.column(name)
                 .map_err(|_| bad(name, "missing from the data".into()))
         };
-        // The ids are not needed for scoring, but must be readable as text.
-        get(id)?
+        // Scoring does not need the ids, but they must be readable as text.
+        let ids = get(id)?
             .cast(&DataType::String)
             .map_err(|e| bad(id, e.to_string()))?;
+        let ids = ids.str().map_err(|e| bad(id, e.to_string()))?.clone();
         let mut nums = Vec::with_capacity(numeric.len());
         for name in numeric {
             let c = get(name)?;
@@ -401,11 +405,40 @@ impl FrameInputs {
         }
         Ok(FrameInputs {
             rows: df.height(),
+            ids,
             numeric_names: numeric.to_vec(),
             categorical_names: categorical.to_vec(),
             numeric: nums,
             categorical: cats,
         })
+    }
+
+    /// The inputs as a row-major [`Batch`] (one `String` per id and
+    /// categorical value), for the paths that need one.
+    pub fn into_batch(self) -> Batch {
+        let mut x = Array2::<f64>::from_elem((self.rows, self.numeric.len()), f64::NAN);
+        for (j, ca) in self.numeric.iter().enumerate() {
+            for (i, v) in ca.iter().enumerate() {
+                if let Some(v) = v {
+                    x[[i, j]] = v;
+                }
+            }
+        }
+        Batch {
+            ids: self
+                .ids
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect(),
+            numeric_names: self.numeric_names,
+            numeric: x,
+            categorical_names: self.categorical_names,
+            categorical: self
+                .categorical
+                .iter()
+                .map(|ca| ca.iter().map(|v| v.map(str::to_string)).collect())
+                .collect(),
+        }
     }
 
     /// Number of rows.

@@ -257,18 +257,28 @@ mod newton {
         hess: Vec<f64>,
     }
 
+    impl Sums {
+        /// Nothing summed yet; no gradient or Hessian when only the loss is wanted.
+        fn zero(k: usize, loss_only: bool) -> Sums {
+            let sized = |len: usize| {
+                if loss_only {
+                    Vec::new()
+                } else {
+                    vec![0.0; len]
+                }
+            };
+            Sums {
+                loss: 0.0,
+                grad: sized(k),
+                hess: sized(k * k),
+            }
+        }
+    }
+
     fn task(x: ArrayView2<'_, f64>, y: &[u8], w_pos: f64, beta: &[f64], loss_only: bool) -> Sums {
         let (n, p) = x.dim();
         let k = p + 1;
-        let mut sums = Sums {
-            loss: 0.0,
-            grad: if loss_only { Vec::new() } else { vec![0.0; k] },
-            hess: if loss_only {
-                Vec::new()
-            } else {
-                vec![0.0; k * k]
-            },
-        };
+        let mut sums = Sums::zero(k, loss_only);
         let mut hess = if loss_only {
             None
         } else {
@@ -352,15 +362,7 @@ mod newton {
                 )
             })
             .collect();
-        let mut total = Sums {
-            loss: 0.0,
-            grad: if loss_only { Vec::new() } else { vec![0.0; k] },
-            hess: if loss_only {
-                Vec::new()
-            } else {
-                vec![0.0; k * k]
-            },
-        };
+        let mut total = Sums::zero(k, loss_only);
         for part in parts {
             total.loss += part.loss;
             for (a, b) in total.grad.iter_mut().zip(&part.grad) {

@@ -159,63 +159,7 @@ impl Batch {
         numeric: &[String],
         categorical: &[String],
     ) -> Result<Batch> {
-        let bad = |column: &str, message: String| ModelError::BadColumn {
-            column: column.to_string(),
-            message,
-        };
-        let get = |name: &str| {
-            df.column(name)
-                .map_err(|_| bad(name, "missing from the data".into()))
-        };
-        let ids: Vec<String> = {
-            let c = get(id)?
-                .cast(&DataType::String)
-                .map_err(|e| bad(id, e.to_string()))?;
-            c.str()
-                .map_err(|e| bad(id, e.to_string()))?
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect()
-        };
-        let n = df.height();
-        let mut x = Array2::<f64>::from_elem((n, numeric.len()), f64::NAN);
-        for (j, name) in numeric.iter().enumerate() {
-            let c = get(name)?;
-            if !(c.dtype().is_primitive_numeric() || c.dtype() == &DataType::Boolean) {
-                return Err(bad(
-                    name,
-                    format!("expected a number, found type {}", c.dtype()),
-                ));
-            }
-            let f = c
-                .cast(&DataType::Float64)
-                .map_err(|e| bad(name, e.to_string()))?;
-            for (i, v) in f
-                .f64()
-                .map_err(|e| bad(name, e.to_string()))?
-                .iter()
-                .enumerate()
-            {
-                if let Some(v) = v {
-                    x[[i, j]] = v;
-                }
-            }
-        }
-        let mut cats = Vec::with_capacity(categorical.len());
-        for name in categorical {
-            let c = get(name)?
-                .cast(&DataType::String)
-                .map_err(|e| bad(name, e.to_string()))?;
-            let ca = c.str().map_err(|e| bad(name, e.to_string()))?;
-            cats.push(ca.iter().map(|v| v.map(str::to_string)).collect());
-        }
-        Ok(Batch {
-            ids,
-            numeric_names: numeric.to_vec(),
-            numeric: x,
-            categorical_names: categorical.to_vec(),
-            categorical: cats,
-        })
+        Ok(columnar::FrameInputs::read(df, id, numeric, categorical)?.into_batch())
     }
 }
 
