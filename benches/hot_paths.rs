@@ -11,7 +11,7 @@
 //! customers (logistic and tree; the neural family needs libtorch).
 //!
 //! ```text
-//! cargo bench --no-default-features --bench hot_paths
+//! cargo bench --bench hot_paths
 //! ```
 
 use std::collections::HashMap;

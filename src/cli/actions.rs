@@ -155,11 +155,11 @@ pub fn load_config(args: &StoreArgs) -> Result<Config> {
     };
     if let Ok(url) = std::env::var("CHURNGUARD_DATABASE_URL") {
         if !url.trim().is_empty() {
-            config.store.url = url;
+            config.app.store.url = url;
         }
     }
     if let Some(url) = &args.store {
-        config.store.url = url.clone();
+        config.app.store.url = url.clone();
     }
     Ok(config)
 }
@@ -172,7 +172,7 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn open_store(config: &Config) -> Result<Store> {
-    Ok(Store::connect(&config.store.url).await?)
+    Ok(Store::connect(&config.app.store.url).await?)
 }
 
 /// Runs `churnguard score`.
@@ -192,7 +192,7 @@ pub fn score(args: &ScoreArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let summary = runtime()?.block_on(async {
         let store = open_store(&config).await?;
-        let s = service::score_run(&req, &config, &store).await;
+        let s = service::score_run(&req, &config.app, &store).await;
         store.close().await;
         anyhow::Ok(s?)
     })?;
@@ -205,14 +205,15 @@ pub fn score(args: &ScoreArgs) -> Result<()> {
         run.model_family,
         t0.elapsed(),
         run.run_id,
-        crate::store::redact(&config.store.url)
+        crate::store::redact(&config.app.store.url)
     );
+    let figures = &run.summary;
     let bands: Vec<String> = ["green", "yellow", "red"]
         .iter()
-        .map(|b| format!("{b} {}", summary.bands.get(*b).copied().unwrap_or(0)))
+        .map(|b| format!("{b} {}", figures.bands.get(*b).copied().unwrap_or(0)))
         .collect();
     println!("  health bands: {}", bands.join(", "));
-    let actions: Vec<String> = summary
+    let actions: Vec<String> = figures
         .actions
         .iter()
         .map(|(a, n)| format!("{a} {n}"))
@@ -224,21 +225,21 @@ pub fn score(args: &ScoreArgs) -> Result<()> {
         } else {
             actions.join(", ")
         },
-        summary.closed.0,
-        summary.closed.1
+        figures.closed_recovered,
+        figures.expired
     );
-    if let Some(rc) = run.summary.get("revenue_churn_90d") {
+    if let Some(rc) = &figures.revenue_churn_90d {
         println!(
             "  last 90 days: logo churn {:.1}%, gross revenue churn {:.1}%, net revenue retention {:.1}%",
-            100.0 * rc["logo_churn_rate"].as_f64().unwrap_or(0.0),
-            100.0 * rc["gross_revenue_churn_rate"].as_f64().unwrap_or(0.0),
-            100.0 * rc["net_revenue_retention"].as_f64().unwrap_or(0.0)
+            100.0 * rc.logo_churn_rate,
+            100.0 * rc.gross_revenue_churn_rate,
+            100.0 * rc.net_revenue_retention
         );
     }
-    if let Some(low) = run.summary.get("clv_cac_below_minimum") {
+    if let Some(low) = &figures.clv_cac_below_minimum {
         println!(
-            "  CLV/CAC below {}: {} customers, {} reps, channels {}",
-            config.value.min_clv_cac, low["customers"], low["reps"], low["channels"]
+            "  CLV/CAC below {}: {} customers, {} reps, channels {:?}",
+            config.app.value.min_clv_cac, low.customers, low.reps, low.channels
         );
     }
     println!("  top of the risk list (expected loss = probability x CLV):");
@@ -320,13 +321,13 @@ pub fn outcomes(args: &OutcomesArgs) -> Result<()> {
     };
     let report = runtime()?.block_on(async {
         let store = open_store(&config).await?;
-        let r = service::ingest_outcomes(&req, &config, &store).await;
+        let r = service::ingest_outcomes(&req, &config.app, &store).await;
         store.close().await;
         anyhow::Ok(r?)
     })?;
     println!(
         "outcomes within {} days of each intervention, from {}:",
-        config.interventions.outcome_window_days,
+        config.app.interventions.outcome_window_days,
         args.events.display()
     );
     print_outcomes(&report);
@@ -361,7 +362,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<()> {
     };
     let s = runtime()?.block_on(async {
         let store = open_store(&config).await?;
-        let r = service::simulate_outcomes(&req, &config, &store).await;
+        let r = service::simulate_outcomes(&req, &config.app, &store).await;
         store.close().await;
         anyhow::Ok(r?)
     })?;
@@ -383,7 +384,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<()> {
 /// Runs `churnguard kpi`.
 pub fn kpi(args: &KpiArgs) -> Result<()> {
     let config = load_config(&args.store)?;
-    let stage = args.stage.unwrap_or(config.kpi.stage);
+    let stage = args.stage.unwrap_or(config.app.kpi.stage);
     let roles = match args.role {
         Some(r) => vec![r],
         None => vec![
@@ -472,7 +473,7 @@ pub fn runs(args: &StoreArgs) -> Result<()> {
     if runs.is_empty() {
         println!(
             "no scoring runs in {}",
-            crate::store::redact(&config.store.url)
+            crate::store::redact(&config.app.store.url)
         );
     }
     for r in runs {
@@ -549,7 +550,7 @@ pub fn config(cmd: &ConfigCommand) -> Result<()> {
         }
         ConfigCommand::Show(args) => {
             let c = load_config(args)?;
-            print!("{}", toml::to_string_pretty(&c)?);
+            print!("{}", c.to_toml());
             Ok(())
         }
     }
@@ -610,7 +611,7 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
         LogFormat::Json => builder.json().try_init(),
     };
     let options = crate::serve::routes_options(args.listen.clone(), args.no_auth, args.watch_secs);
-    runtime()?.block_on(crate::serve::run(config, options))?;
+    runtime()?.block_on(crate::serve::run(config.app, config.serve, options))?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod models;
 pub use actions::load_config;
 
 use crate::data::{self, flat, synthetic, DataError, Format, LoadOptions};
+use crate::error::{ErrorKind, HasKind};
 use crate::features::{self, FeatureError, FeatureParams};
 
 /// churnguard: churn prediction and customer health, from raw customer data to action.
@@ -165,8 +166,10 @@ pub struct DemoArgs {
     pub config: Option<PathBuf>,
 }
 
-/// Runs a parsed command line and returns the process exit code:
-/// 0 on success, 2 for bad input or configuration, 1 for anything else.
+/// Runs a parsed command line and returns the process exit code: 0 on
+/// success, 2 for bad input, a missing thing or a conflict, 6 when a
+/// resource (the database) is unavailable, 3 for a broken audit chain, 1 for
+/// our own failures (see `ErrorKind::exit_code`).
 pub fn run(cli: Cli) -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -187,64 +190,56 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// 3 when the audit chain is broken, 2 when the input is at fault, 1 otherwise.
+/// The exit code of a failed command: 3 when the audit chain is broken, else
+/// the [`ErrorKind`]'s code (`ErrorKind::exit_code`, the one table shared
+/// with the server's HTTP statuses). The first cause in the chain that
+/// knows its kind decides; an error nobody classified is internal (1).
 fn exit_code(err: &anyhow::Error) -> u8 {
+    if err
+        .chain()
+        .any(|c| c.downcast_ref::<actions::AuditBroken>().is_some())
+    {
+        return 3;
+    }
+    error_kind(err).exit_code()
+}
+
+/// The kind of the first cause in the chain that knows its kind.
+pub(crate) fn error_kind(err: &anyhow::Error) -> ErrorKind {
+    fn of<E: HasKind + std::error::Error + 'static>(
+        cause: &(dyn std::error::Error + 'static),
+    ) -> Option<ErrorKind> {
+        cause.downcast_ref::<E>().map(HasKind::kind)
+    }
     for cause in err.chain() {
-        if cause.downcast_ref::<actions::AuditBroken>().is_some() {
-            return 3;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::service::ServiceError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
-            return 2;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::serve::ServeError>() {
-            return match e {
-                crate::serve::ServeError::Keys(_) => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
-            return match e {
-                crate::store::StoreError::BadUrl { .. }
-                | crate::store::StoreError::NotFound { .. } => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<DataError>() {
-            return if e.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(e) = cause.downcast_ref::<FeatureError>() {
-            return if matches!(e, FeatureError::Polars(_)) {
-                1
-            } else {
-                2
-            };
-        }
-        if cause.downcast_ref::<UsageError>().is_some() {
-            return 2;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::registry::RegistryError>() {
-            return match e {
-                crate::registry::RegistryError::Io { .. } => 1,
-                _ => 2,
-            };
-        }
-        if cause.downcast_ref::<crate::models::ModelError>().is_some()
-            || cause.downcast_ref::<crate::train::TrainError>().is_some()
-            || cause.downcast_ref::<crate::eval::EvalError>().is_some()
-        {
-            return 2;
+        let kind = of::<crate::service::ServiceError>(cause)
+            .or_else(|| of::<crate::train::TrainError>(cause))
+            .or_else(|| of::<crate::registry::RegistryError>(cause))
+            .or_else(|| of::<crate::store::StoreError>(cause))
+            .or_else(|| of::<crate::serve::ServeError>(cause))
+            .or_else(|| of::<churnguard_app::ConfigError>(cause))
+            .or_else(|| of::<DataError>(cause))
+            .or_else(|| of::<FeatureError>(cause))
+            .or_else(|| of::<crate::models::ModelError>(cause))
+            .or_else(|| of::<crate::eval::EvalError>(cause))
+            .or_else(|| of::<UsageError>(cause));
+        if let Some(kind) = kind {
+            return kind;
         }
     }
-    1
+    ErrorKind::Internal
 }
 
 /// A flag value that clap could not check by itself.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
+
+impl HasKind for UsageError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::BadInput
+    }
+}
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {

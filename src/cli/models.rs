@@ -195,7 +195,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     let (input, dataset, bytes, schema) = input_for_training(args)?;
     let mut last_epoch = 0;
-    let report = train::train_with_progress(&input, &config, &mut |e| {
+    let neural = crate::neural::NeuralProcess::find();
+    let mut on_epoch = |e: crate::models::neural::Epoch| {
         // A one-line progress bar on stderr: epoch, loss, validation AUC.
         use std::io::Write;
         let done = (20 * e.epoch / e.max_epochs.max(1)).min(20);
@@ -213,7 +214,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         );
         let _ = std::io::stderr().flush();
         last_epoch = e.epoch;
-    })?;
+    };
+    let report = train::train_with(
+        &input,
+        &config,
+        train::Learners {
+            neural: neural.as_ref().map(|n| n as &dyn train::NeuralTrainer),
+            on_epoch: &mut on_epoch,
+        },
+    )?;
     if last_epoch > 0 {
         eprintln!(" (early stopping kept the best epoch)");
     }

@@ -3,8 +3,8 @@
 //! `Preprocessor::transform`, for every family, on generated data with
 //! missing values, unseen categories and absurd numbers mixed in.
 
+use crate::support::train;
 use churnguard::models::{Batch, Family, FittedModel};
-use churnguard::train::train;
 use polars::prelude::*;
 
 use crate::models::{config, generated_input};
@@ -75,7 +75,7 @@ fn close(a: &[f64], b: &[f64], what: &str) {
 }
 
 fn families() -> Vec<Family> {
-    if cfg!(feature = "torch") {
+    if crate::support::neural().is_some() {
         vec![Family::Logistic, Family::Tree, Family::Neural]
     } else {
         vec![Family::Logistic, Family::Tree]

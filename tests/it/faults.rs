@@ -526,3 +526,260 @@ fn sigterm_lets_in_flight_requests_finish() {
         "still accepting after shutdown"
     );
 }
+
+/// What the store holds of one run: its row, its scores, the interventions
+/// it created, its scorecards and its audit entries.
+async fn run_in_store(db: &Path, run_id: &str) -> (i64, i64, i64, i64, i64) {
+    use sqlx::Connection;
+    async fn count(c: &mut sqlx::SqliteConnection, sql: &'static str, run_id: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(run_id)
+            .fetch_one(c)
+            .await
+            .unwrap_or(0)
+    }
+    let url = format!("sqlite://{}", db.display());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let c = &mut c;
+    (
+        count(
+            c,
+            "SELECT COUNT(*) FROM scoring_runs WHERE run_id = $1",
+            run_id,
+        )
+        .await,
+        count(
+            c,
+            "SELECT COUNT(*) FROM customer_scores WHERE run_id = $1",
+            run_id,
+        )
+        .await,
+        count(
+            c,
+            "SELECT COUNT(*) FROM interventions WHERE created_run = $1",
+            run_id,
+        )
+        .await,
+        count(
+            c,
+            "SELECT COUNT(DISTINCT role || '/' || stage) FROM kpi_snapshots WHERE run_id = $1",
+            run_id,
+        )
+        .await,
+        count(
+            c,
+            "SELECT COUNT(*) FROM audit_log WHERE subject = $1",
+            run_id,
+        )
+        .await,
+    )
+}
+
+fn visible_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_killed_scoring_run_leaves_all_of_the_run_or_none() {
+    let base = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // A company large enough for a run to take a while, so the kills land
+    // in every step: loading, features, scoring, the store's transaction,
+    // the files.
+    ok(
+        &[
+            "generate",
+            "--customers",
+            "6000",
+            "--seed",
+            "3",
+            "--out",
+            "co",
+        ],
+        p,
+    );
+    let score = |run_id: &str, out: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnguard"));
+        cmd.args(["score", "--data", "co", "--registry"])
+            .arg(base.join("models"))
+            .args([
+                "--snapshot",
+                "2024-09-01",
+                "--store",
+                "sqlite://s.db",
+                "--run-id",
+                run_id,
+                "--out",
+                out,
+            ])
+            .current_dir(p)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A whole run: how long it takes, and what "all of it" is.
+    let t0 = Instant::now();
+    let status = score("run-whole", "out-whole").status().unwrap();
+    let whole_secs = t0.elapsed().as_secs_f64();
+    assert!(status.success());
+    let whole = rt.block_on(run_in_store(&p.join("s.db"), "run-whole"));
+    let whole_files = visible_files(&p.join("out-whole"));
+    assert_eq!(whole.0, 1);
+    assert!(
+        whole.1 > 1000 && whole.2 > 0 && whole.3 == 6 && whole.4 >= 7,
+        "{whole:?}"
+    );
+    assert!(whole_files.len() >= 8, "{whole_files:?}");
+
+    // Where to kill: at each step's boundary (a failpoint stops the process
+    // there until it is killed), then at fractions of a whole run's time.
+    let points: Vec<(String, Option<&str>, f64)> = [
+        "score_run.after_load",
+        "score_run.after_compute",
+        "store.save_run.before_commit",
+        "score_run.after_persist",
+        "score_run.files_staged",
+    ]
+    .into_iter()
+    .map(|f| (f.to_string(), Some(f), 0.0))
+    .chain(
+        [0.05, 0.15, 0.3, 0.45, 0.6, 0.7, 0.8, 0.88, 0.94, 0.98]
+            .into_iter()
+            .map(|x| (format!("{:.0}% of a run", 100.0 * x), None, x)),
+    )
+    .collect();
+    let mut outcomes = Vec::new();
+    for (k, (label, failpoint, fraction)) in points.into_iter().enumerate() {
+        let run_id = format!("run-killed-{k}");
+        let out = format!("out-{k}");
+        let mut cmd = score(&run_id, &out);
+        let mut child = match failpoint {
+            Some(f) => {
+                let mut child = cmd
+                    .env("CHURNGUARD_FAILPOINT", f)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+                assert!(line.contains(f), "{f}: the run said {line:?}");
+                child
+            }
+            None => {
+                let child = cmd.spawn().unwrap();
+                std::thread::sleep(Duration::from_secs_f64(whole_secs * fraction));
+                child
+            }
+        };
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let got = rt.block_on(run_in_store(&p.join("s.db"), &run_id));
+        // A later run at the same snapshot updates the interventions the
+        // first one created rather than creating new ones, so "all of it" is
+        // the run, every score, every scorecard and the audit entries.
+        let none = (0, 0, 0, 0, 0);
+        let all = (1, whole.1, got.2, 6, got.4);
+        assert!(
+            got == none || (got == all && got.4 >= 7),
+            "killed at {label}: the store holds part of it: run {}, scores {}/{}, interventions {}, scorecards {}, audit entries {}",
+            got.0,
+            got.1,
+            whole.1,
+            got.2,
+            got.3,
+            got.4
+        );
+        let files = visible_files(&p.join(&out));
+        assert!(
+            files.is_empty() || files == whole_files,
+            "killed at {label}: the output folder holds {files:?}"
+        );
+        outcomes.push((label, got.0 == 1, !files.is_empty()));
+    }
+    eprintln!("kill points (where, run in store, files written): {outcomes:?}");
+    // The kills landed on both sides of the commit.
+    assert!(
+        outcomes.iter().any(|o| !o.1),
+        "no kill landed before the commit"
+    );
+    assert!(
+        outcomes.iter().any(|o| o.1),
+        "no kill landed after the commit"
+    );
+    // A later run still works, and the audit chain is whole.
+    assert!(score("run-after", "out-after").status().unwrap().success());
+    ok(&["audit", "verify", "--store", "sqlite://s.db"], p);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_scoring_run_keeps_its_lock_so_runs_never_overlap() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("churnguard_server=info")
+        .with_test_writer()
+        .try_init();
+    let base = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let mut c = config(&base.join("models"), &store, Some(&base.join("co")));
+    // Shorter than a run takes: every run request times out.
+    c.serve.request_timeout_secs = 0.05;
+    let (addr, state) = start(c).await;
+    let body = Some(r#"{"snapshot":"2024-09-01"}"#);
+    let r = request(addr, "POST", "/v1/scoring-runs", Some(ADMIN), body).await;
+    assert_eq!(
+        r.status, 503,
+        "the run should outlast the timeout: {}",
+        r.body
+    );
+    // The request is gone, the run is not: it still holds the lock.
+    assert!(
+        state.run_lock.try_lock().is_err(),
+        "the run's lock was released when its request timed out"
+    );
+    // A second request while the first run holds the lock waits for it; it
+    // times out while waiting, so it never runs at all (a client's retry
+    // cannot double a run, and two runs never overlap).
+    let r = request(addr, "POST", "/v1/scoring-runs", Some(ADMIN), body).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while state.run_lock.try_lock().is_err() {
+        assert!(Instant::now() < deadline, "the first run did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = state.store.runs().await.unwrap();
+    assert_eq!(runs.len(), 1, "a run started while another held the lock");
+    let first = runs[0].clone();
+    // With the lock free, the next request's run starts (and finishes
+    // after its request timed out), after the first was saved.
+    let r = request(addr, "POST", "/v1/scoring-runs", Some(ADMIN), body).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let runs = loop {
+        let runs = state.store.runs().await.unwrap();
+        if runs.len() == 2 && state.run_lock.try_lock().is_ok() {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "the next run did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let second = runs.iter().find(|r| r.run_id != first.run_id).unwrap();
+    let log = state.store.audit_log().await.unwrap();
+    let first_saved = log
+        .iter()
+        .find(|e| e.action == "scoring_run.saved" && e.subject == first.run_id)
+        .map(|e| e.at)
+        .unwrap();
+    assert!(second.created_at >= first_saved);
+    assert!(state.store.verify_audit().await.unwrap().is_ok());
+}

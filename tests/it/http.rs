@@ -108,7 +108,7 @@ fn parse_reply(raw: &[u8]) -> Reply {
 /// A config for a test server: the registry, a store URL, three keys.
 pub fn config(registry: &Path, store: &str, data: Option<&Path>) -> Config {
     let mut c = Config::default();
-    c.store.url = store.to_string();
+    c.app.store.url = store.to_string();
     c.serve.registry = registry.display().to_string();
     c.serve.data = data.map(|d| d.display().to_string());
     c.serve.keys = [
@@ -129,7 +129,7 @@ pub fn config(registry: &Path, store: &str, data: Option<&Path>) -> Config {
 
 /// A running server on 127.0.0.1:0; dropped with the runtime.
 pub async fn start(config: Config) -> (SocketAddr, Arc<AppState>) {
-    let state = serve::build_state(config, &ServeOptions::default())
+    let state = serve::build_state(config.app, config.serve, &ServeOptions::default())
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,10 +1,11 @@
 //! Models, training and the registry: fit, calibrate, save, load, promote.
 
+use crate::support::train;
 use churnguard::data::flat::{load_flat, FlatSchema};
 use churnguard::features::{build_features, model_inputs, FeatureParams};
 use churnguard::models::{Batch, ChurnModel, Family, FittedModel, Preprocessor};
 use churnguard::registry::{Registry, RegistryError};
-use churnguard::train::{train, TrainConfig, TrainInput};
+use churnguard::train::{TrainConfig, TrainInput};
 use ndarray::Array2;
 
 use crate::support::{root, shared_data, small_company};
@@ -87,7 +88,7 @@ fn logistic_and_tree_learn_the_generated_churn() {
         &config(&[Family::Logistic, Family::Tree, Family::Neural]),
     )
     .unwrap();
-    if cfg!(feature = "torch") {
+    if crate::support::neural().is_some() {
         assert_eq!(
             report.results.len(),
             3,
@@ -329,10 +330,12 @@ fn telco_meets_the_quality_bars() {
     assert!(auc(Family::Tree) >= 0.82, "tree {:.4}", auc(Family::Tree));
 }
 
-#[cfg(feature = "torch")]
 #[test]
 fn telco_neural_meets_the_quality_bar_and_round_trips() {
     let Some((_, input)) = telco() else { return };
+    if crate::support::neural().is_none() {
+        return;
+    }
     let report = train(&input, &config(&[Family::Neural])).unwrap();
     let r = &report.results[0];
     let auc = r.test.roc_auc.unwrap();
@@ -347,12 +350,14 @@ fn telco_neural_meets_the_quality_bar_and_round_trips() {
     );
 }
 
-#[cfg(feature = "torch")]
 #[test]
 fn credit_card_neural_meets_the_quality_bar() {
     let Some(path) = shared_data("credit_card_churners/bank_churners.csv") else {
         return;
     };
+    if crate::support::neural().is_none() {
+        return;
+    }
     let schema = FlatSchema::load(&root().join("data/schemas/credit_card.toml")).unwrap();
     let table = load_flat(&path, &schema).unwrap();
     let s = &table.schema;

@@ -112,7 +112,10 @@ fn run(id: &str, snapshot: &str, n: usize) -> RunRecord {
         model_family: "logistic".into(),
         source: "test".into(),
         customers: n,
-        summary: serde_json::json!({"k": 1}),
+        summary: churnguard::scoring::RunSummary {
+            horizon_days: 90,
+            ..Default::default()
+        },
     }
 }
 
@@ -147,6 +150,7 @@ async fn risk_list_pages_are_stable_and_filtered(store: &Store) {
             &run("r1", "2024-06-01", 25),
             &scores,
             &Default::default(),
+            &[],
             "test",
         )
         .await
@@ -272,7 +276,7 @@ async fn interventions_follow_their_state_machine(store: &Store) {
         now,
     );
     let ids = store
-        .save_run(&run("r2", "2024-07-01", 2), &[], &plan, "test")
+        .save_run(&run("r2", "2024-07-01", 2), &[], &plan, &[], "test")
         .await
         .unwrap();
     assert_eq!(ids.len(), 2);

@@ -89,7 +89,7 @@ fn score(tables: &Tables, snapshot: &str) -> (polars::prelude::DataFrame, Vec<Sc
     let (numeric, categorical) = inputs();
     let batch = Batch::from_frame(&frame, "customer_id", &numeric, &categorical).unwrap();
     let contexts = CustomerContext::from_frame(&frame, &HashMap::new());
-    let config = churnguard::config::Config::default();
+    let config = churnguard::config::Config::default().app;
     let scored = scoring::score_customers(
         model(),
         90,

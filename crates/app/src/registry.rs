@@ -1,0 +1,402 @@
+//! The versioned model registry under `models/`.
+//!
+//! ```text
+//! models/
+//!   20261124-153012-logistic-3fa2/   one folder per trained version
+//!     manifest.json                  family, hyperparameters, metrics, input schema, fingerprint…
+//!     model.json                     the FittedModel artifact
+//!     report.html                    the training report (optional)
+//!   champion                         the id of the champion (one line)
+//!   champion.history                 earlier champions, oldest first (for rollback)
+//! ```
+//!
+//! Every write goes to a temporary name and is renamed into place; a version
+//! folder is assembled under `.tmp-<id>` and renamed whole, so a crash never
+//! leaves a version that loads half-written. Listing skips temporary folders.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use churnguard_core::data::flat::FlatSchema;
+use churnguard_core::error::{ErrorKind, HasKind};
+use churnguard_core::eval::Metrics;
+use churnguard_core::models::{Family, FittedModel};
+
+/// Result alias of the registry.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// The manifest format this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What can go wrong in the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A file could not be read or written.
+    #[error("{path}: {error}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// No version with that id (or no champion yet).
+    #[error("model `{id}` not found in {registry}{hint}")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The registry root.
+        registry: PathBuf,
+        /// A hint such as the ids that exist.
+        hint: String,
+    },
+    /// A manifest or model file that does not parse.
+    #[error("{path}: corrupt model artifact: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A manifest from a newer churnguard.
+    #[error("{path}: manifest schema_version {found} is newer than this build understands ({SCHEMA_VERSION})")]
+    TooNew {
+        /// The manifest.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    /// Nothing to roll back to.
+    #[error("no earlier champion to roll back to")]
+    NoHistory,
+}
+
+impl HasKind for RegistryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            RegistryError::Io { .. } => ErrorKind::Internal,
+            RegistryError::NotFound { .. } => ErrorKind::NotFound,
+            // A damaged or too-new artifact is the operator's to fix, not a bug.
+            RegistryError::Corrupt { .. } | RegistryError::TooNew { .. } => ErrorKind::BadInput,
+            RegistryError::NoHistory => ErrorKind::Conflict,
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+    move |error| RegistryError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// Row counts of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowCounts {
+    /// Rows used to fit.
+    pub train: usize,
+    /// Rows used for calibration, early stopping and the champion choice.
+    pub validation: usize,
+    /// Held-out rows the reported metrics come from.
+    pub test: usize,
+}
+
+/// What a version folder's `manifest.json` records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest format version.
+    pub schema_version: u32,
+    /// The version id.
+    pub id: String,
+    /// The model family.
+    pub family: Family,
+    /// churnguard's version that trained it.
+    pub churnguard_version: String,
+    /// When it was trained (UTC, RFC 3339).
+    pub created_at: String,
+    /// The data set's name (schema name or file stem).
+    pub dataset: String,
+    /// The training data's fingerprint (FNV-1a 64 of the file's bytes).
+    pub data_fingerprint: String,
+    /// The family's hyperparameters.
+    pub hyperparameters: serde_json::Value,
+    /// How the data was split.
+    pub split: String,
+    /// Row counts.
+    pub rows: RowCounts,
+    /// Share of churners in the training rows.
+    pub class_balance: f64,
+    /// Metrics on validation rows (calibrated).
+    pub validation: Metrics,
+    /// Metrics on held-out test rows (calibrated).
+    pub test: Metrics,
+    /// The decision threshold chosen by cost.
+    pub threshold: f64,
+    /// The input schema the model expects.
+    pub input: FlatSchema,
+    /// Seconds spent fitting.
+    pub fit_seconds: f64,
+    /// Milliseconds to score 1,000 rows.
+    pub predict_ms_per_1k: f64,
+    /// The label horizon in days the probabilities refer to (feature
+    /// tables); absent for flat tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_days: Option<u32>,
+}
+
+/// A registry rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    root: PathBuf,
+}
+
+const CHAMPION: &str = "champion";
+const HISTORY: &str = "champion.history";
+
+impl Registry {
+    /// Opens (and creates) a registry directory.
+    pub fn open(root: &Path) -> Result<Registry> {
+        fs_err::create_dir_all(root).map_err(io(root))?;
+        Ok(Registry {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The registry's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder of a version.
+    pub fn version_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Saves a version atomically: files are written into `.tmp-<id>/`, synced,
+    /// and the folder is renamed to `<id>/`. `extra` files (such as the
+    /// training report) are written alongside.
+    pub fn save(
+        &self,
+        manifest: &Manifest,
+        model: &FittedModel,
+        extra: &[(&str, &[u8])],
+    ) -> Result<PathBuf> {
+        let tmp = self
+            .root
+            .join(format!(".tmp-{}-{}", manifest.id, std::process::id()));
+        let _ = fs_err::remove_dir_all(&tmp);
+        fs_err::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let manifest_json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+        let model_json = serde_json::to_vec(model).expect("model serialises");
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("model.json", &model_json),
+            ("manifest.json", &manifest_json),
+        ];
+        files.extend_from_slice(extra);
+        for (name, bytes) in files {
+            let path = tmp.join(name);
+            let mut f = fs_err::File::create(&path).map_err(io(&path))?;
+            std::io::Write::write_all(&mut f, bytes).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+        }
+        let dest = self.version_dir(&manifest.id);
+        fs_err::rename(&tmp, &dest).map_err(io(&dest))?;
+        sync_dir(&self.root);
+        Ok(dest)
+    }
+
+    /// Every complete version, oldest first.
+    pub fn list(&self) -> Result<Vec<Manifest>> {
+        let mut out = Vec::new();
+        for entry in fs_err::read_dir(&self.root).map_err(io(&self.root))? {
+            let entry = entry.map_err(io(&self.root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.path().is_dir() {
+                continue;
+            }
+            let manifest_path = entry.path().join("manifest.json");
+            if !manifest_path.is_file() {
+                continue;
+            }
+            out.push(read_manifest(&manifest_path)?);
+        }
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(out)
+    }
+
+    /// The champion's id, if one was promoted.
+    pub fn champion(&self) -> Result<Option<String>> {
+        let path = self.root.join(CHAMPION);
+        match fs_err::read_to_string(&path) {
+            Ok(s) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Resolves `champion` or an id to an existing version id.
+    pub fn resolve(&self, id_or_alias: &str) -> Result<String> {
+        let id = if id_or_alias == CHAMPION {
+            self.champion()?.ok_or_else(|| RegistryError::NotFound {
+                id: CHAMPION.into(),
+                registry: self.root.clone(),
+                hint: ": no champion yet; run `churnguard train` or `churnguard models promote ID`"
+                    .into(),
+            })?
+        } else {
+            id_or_alias.to_string()
+        };
+        if self.version_dir(&id).join("manifest.json").is_file() {
+            Ok(id)
+        } else {
+            let ids: Vec<String> = self.list()?.into_iter().map(|m| m.id).collect();
+            Err(RegistryError::NotFound {
+                id,
+                registry: self.root.clone(),
+                hint: if ids.is_empty() {
+                    " (the registry is empty)".into()
+                } else {
+                    format!(" (known: {})", ids.join(", "))
+                },
+            })
+        }
+    }
+
+    /// Loads a version's manifest.
+    pub fn manifest(&self, id_or_alias: &str) -> Result<Manifest> {
+        let id = self.resolve(id_or_alias)?;
+        read_manifest(&self.version_dir(&id).join("manifest.json"))
+    }
+
+    /// Loads a version: its manifest and its model.
+    pub fn load(&self, id_or_alias: &str) -> Result<(Manifest, FittedModel)> {
+        let manifest = self.manifest(id_or_alias)?;
+        let path = self.version_dir(&manifest.id).join("model.json");
+        let bytes = fs_err::read(&path).map_err(io(&path))?;
+        let model: FittedModel =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        model.validate().map_err(|e| RegistryError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if model.family() != manifest.family {
+            return Err(RegistryError::Corrupt {
+                path,
+                message: format!(
+                    "model is {} but the manifest says {}",
+                    model.family(),
+                    manifest.family
+                ),
+            });
+        }
+        Ok((manifest, model))
+    }
+
+    /// Makes `id` the champion; the previous champion goes on the history.
+    pub fn promote(&self, id: &str) -> Result<()> {
+        let id = self.resolve(id)?;
+        let previous = self.champion()?;
+        if previous.as_deref() == Some(id.as_str()) {
+            return Ok(());
+        }
+        if let Some(prev) = previous {
+            let mut history = self.history()?;
+            history.push(prev);
+            self.write_atomic(HISTORY, &(history.join("\n") + "\n"))?;
+        }
+        self.write_atomic(CHAMPION, &format!("{id}\n"))
+    }
+
+    /// Restores the previous champion; returns its id.
+    pub fn rollback(&self) -> Result<String> {
+        let mut history = self.history()?;
+        let previous = history.pop().ok_or(RegistryError::NoHistory)?;
+        self.resolve(&previous)?;
+        self.write_atomic(CHAMPION, &format!("{previous}\n"))?;
+        let text = if history.is_empty() {
+            String::new()
+        } else {
+            history.join("\n") + "\n"
+        };
+        self.write_atomic(HISTORY, &text)?;
+        Ok(previous)
+    }
+
+    fn history(&self) -> Result<Vec<String>> {
+        let path = self.root.join(HISTORY);
+        match fs_err::read_to_string(&path) {
+            Ok(s) => Ok(s
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    fn write_atomic(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.root.join(name);
+        let tmp = self
+            .root
+            .join(format!(".{name}.tmp-{}", std::process::id()));
+        {
+            let mut f = fs_err::File::create(&tmp).map_err(io(&tmp))?;
+            std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+        }
+        fs_err::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&self.root);
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs_err::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest> {
+    let bytes = fs_err::read(path).map_err(io(path))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let found = value
+        .get("schema_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32;
+    if found > SCHEMA_VERSION {
+        return Err(RegistryError::TooNew {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    serde_json::from_value(value).map_err(|e| RegistryError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// FNV-1a 64-bit hash of bytes, as 16 hex digits: the data fingerprint.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,988 @@
+//! `score_run`: batch scoring of every active customer at a snapshot, in
+//! four steps a caller may also run one by one:
+//!
+//! 1. [`load`]: I/O only. The model, the data (features built at the
+//!    snapshot), and what the store knows: previous scores, open
+//!    interventions, observed outcomes.
+//! 2. [`compute`]: pure and synchronous, typed in and out. Scores, the
+//!    intervention plan, KPI scorecards, the [`RunSummary`].
+//! 3. [`persist`]: one transaction. The run, scores, interventions,
+//!    scorecards and audit entries are in the store together or not at all.
+//! 4. [`write_outputs`]: the files, staged and published together.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use churnguard_core::data::schema::{date_from_days, days_from_date};
+use churnguard_core::data::{self, columns, flat, LoadOptions, Tables};
+use churnguard_core::features::{self, FeatureParams};
+use churnguard_core::interventions::{self, Arm, Choice, ClvThresholds, Intervention, Plan};
+use churnguard_core::kpi::{self, Role, Stage};
+use churnguard_core::models::{Batch, FittedModel};
+use churnguard_core::scoring::{
+    self, BelowMinimum, CustomerContext, Previous, RunSummary, ScoredCustomer, Settings,
+};
+use churnguard_core::value;
+use churnguard_store::{failpoint, CustomerScoreRecord, RunRecord, Store};
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::{Result, ServiceError};
+use crate::config::AppConfig;
+use crate::registry::{Manifest, Registry};
+
+/// What to score, with what, and where the results go.
+#[derive(Debug, Clone)]
+pub struct ScoreRunRequest {
+    /// Model registry directory.
+    pub registry: PathBuf,
+    /// Model id or `champion`.
+    pub model: String,
+    /// An event-table directory, a feature table from `churnguard features`,
+    /// or a flat table (with `schema`).
+    pub data: PathBuf,
+    /// TOML schema of a flat table (defaults to the model's).
+    pub schema: Option<PathBuf>,
+    /// Snapshot: `YYYY-MM-DD`, or `latest` (the default: the day after the data ends).
+    pub snapshot: Option<String>,
+    /// Directory for the output files; none writes only to the store.
+    pub out: Option<PathBuf>,
+    /// The run's id; defaults to `run-<snapshot>-<time>`.
+    pub run_id: Option<String>,
+    /// Who asked (`cli`, or an API key's name), for the audit log.
+    pub actor: String,
+    /// Reject event dates after this day (defaults to today).
+    pub as_of: Option<NaiveDate>,
+}
+
+/// What a scoring run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRunSummary {
+    /// The run as stored (with its [`RunSummary`] figures).
+    pub run: RunRecord,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// The ten largest expected losses.
+    pub top: Vec<CustomerScoreRecord>,
+    /// Scorecards saved (employees × role × stage), 0 without event data.
+    pub scorecards: usize,
+}
+
+/// Everything a run reads before it computes: the model, the rows to score
+/// and what the store knows about earlier runs. The product of [`load`].
+pub struct LoadedRun {
+    manifest: Manifest,
+    model: FittedModel,
+    prepared: Prepared,
+    previous: HashMap<String, Previous>,
+    existing: Vec<Intervention>,
+    owner_save_rates: HashMap<String, f64>,
+    source: String,
+}
+
+impl LoadedRun {
+    /// The snapshot being scored.
+    pub fn snapshot(&self) -> NaiveDate {
+        self.prepared.snapshot
+    }
+
+    /// Customers to score.
+    pub fn customers(&self) -> usize {
+        self.prepared.batch.len()
+    }
+}
+
+/// What a run computed, ready to persist and write: typed, no JSON. The
+/// product of [`compute`].
+#[derive(Debug, Clone)]
+pub struct ComputedRun {
+    /// The run record with its summary figures.
+    pub run: RunRecord,
+    /// One record per customer, largest expected loss first.
+    pub records: Vec<CustomerScoreRecord>,
+    /// The intervention plan (created ones get their ids when persisted).
+    pub plan: Plan,
+    /// KPI scorecards for every role and stage (event data only).
+    pub scorecards: Vec<kpi::Scorecards>,
+    /// CLV/CAC by acquisition channel (event data only).
+    pub by_channel: Vec<value::GroupValue>,
+    /// CLV/CAC by acquisition rep (event data only).
+    pub by_rep: Vec<value::GroupValue>,
+    /// The configured KPI stage (which scorecards the CSV files show).
+    stage: Stage,
+}
+
+/// Rows to score and what is known about them.
+struct Prepared {
+    batch: Batch,
+    contexts: Vec<CustomerContext>,
+    snapshot: NaiveDate,
+    /// Extra per-row columns for the output files (channel, rep, MRR change, NPS).
+    frame: DataFrame,
+    tables: Option<Tables>,
+}
+
+fn parse_snapshot(s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        ServiceError::BadRequest(format!("snapshot {s:?}: expected YYYY-MM-DD or `latest`"))
+    })
+}
+
+fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
+    let input = match &req.schema {
+        Some(p) => flat::FlatSchema::load(p)?,
+        None => manifest.input.clone(),
+    };
+    let batch_of = |frame: &DataFrame| -> Result<Batch> {
+        Ok(Batch::from_frame(
+            frame,
+            &input.id,
+            &input.columns.numeric,
+            &input.columns.categorical,
+        )?)
+    };
+    if req.data.is_dir() {
+        let opts = req
+            .as_of
+            .map_or_else(LoadOptions::default, |as_of| LoadOptions { as_of });
+        let tables = data::load_tables(&req.data, opts)?;
+        let snapshot = match req.snapshot.as_deref() {
+            None | Some("latest") => features::latest_snapshot(&tables)?,
+            Some(s) => parse_snapshot(s)?,
+        };
+        let frame = features::build_features(
+            &tables,
+            &FeatureParams {
+                snapshots: vec![snapshot],
+                horizon_days: manifest.horizon_days.unwrap_or(90),
+            },
+        )?;
+        if frame.height() == 0 {
+            return Err(ServiceError::BadRequest(format!(
+                "no active customers at {snapshot} in {}",
+                req.data.display()
+            )));
+        }
+        let names: HashMap<String, String> = columns::strs(&tables.customers, "customer_id")
+            .unwrap_or_default()
+            .into_iter()
+            .zip(columns::strs(&tables.customers, "name").unwrap_or_default())
+            .filter_map(|(i, n)| Some((i?, n?)))
+            .collect();
+        let contexts = CustomerContext::from_frame(&frame, &names);
+        let batch = batch_of(&frame)?;
+        return Ok(Prepared {
+            batch,
+            contexts,
+            snapshot,
+            frame,
+            tables: Some(tables),
+        });
+    }
+    if !req.data.is_file() {
+        return Err(ServiceError::BadPath {
+            path: req.data.clone(),
+            message: "no such file or directory".into(),
+        });
+    }
+    let mut raw = data::read_raw(&req.data)?;
+    let mut snapshot = None;
+    if raw.column("snapshot_date").is_ok() {
+        let days: Vec<Option<i32>> = match columns::days(&raw, "snapshot_date") {
+            Ok(d) => d,
+            Err(_) => {
+                let parsed = raw
+                    .column("snapshot_date")
+                    .and_then(|c| c.cast(&DataType::Date))
+                    .map_err(|e| ServiceError::BadPath {
+                        path: req.data.clone(),
+                        message: format!("column `snapshot_date`: {e}"),
+                    })?;
+                let df = DataFrame::new(raw.height(), vec![parsed])
+                    .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+                columns::days(&df, "snapshot_date").map_err(ServiceError::BadRequest)?
+            }
+        };
+        let want = match req.snapshot.as_deref() {
+            None | Some("latest") => days.iter().flatten().copied().max(),
+            Some(s) => Some(days_from_date(parse_snapshot(s)?)),
+        };
+        let Some(want) = want else {
+            return Err(ServiceError::BadPath {
+                path: req.data.clone(),
+                message: "column `snapshot_date` holds no dates".into(),
+            });
+        };
+        let mask: BooleanChunked = days.iter().map(|d| *d == Some(want)).collect();
+        raw = raw
+            .filter(&mask)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        if raw.height() == 0 {
+            return Err(ServiceError::BadRequest(format!(
+                "{} has no rows at snapshot {}",
+                req.data.display(),
+                date_from_days(want)
+            )));
+        }
+        snapshot = Some(date_from_days(want));
+    }
+    let snapshot = match (snapshot, req.snapshot.as_deref()) {
+        (Some(s), _) => s,
+        (None, Some(s)) if s != "latest" => parse_snapshot(s)?,
+        _ => chrono::Utc::now().date_naive(),
+    };
+    let contexts = CustomerContext::from_frame(&raw, &HashMap::new());
+    let table = flat::inputs_from_frame(raw.clone(), &req.data, &input)?;
+    let batch = batch_of(&table.frame)?;
+    Ok(Prepared {
+        batch,
+        contexts,
+        snapshot,
+        frame: raw,
+        tables: None,
+    })
+}
+
+fn record_of(
+    run_id: &str,
+    snapshot: &str,
+    c: &ScoredCustomer,
+    choice: Option<&Choice>,
+) -> CustomerScoreRecord {
+    CustomerScoreRecord {
+        run_id: run_id.to_string(),
+        customer_id: c.customer_id.clone(),
+        snapshot_date: snapshot.to_string(),
+        name: c.context.name.clone(),
+        owner: c.context.account_manager.clone(),
+        segment: c.context.segment.clone(),
+        churn_probability: c.churn_probability,
+        p_involuntary: c.p_involuntary,
+        churn_type: c.churn_type.map(|t| t.name().to_string()),
+        clv: c.clv,
+        clv_cac: c.clv_cac,
+        expected_loss: c.expected_loss,
+        health: c.health.score,
+        band: c.health.band.name().to_string(),
+        health_change: c.trend.change,
+        trend: c.trend.direction.name().to_string(),
+        profile: c.health.profile.clone(),
+        components: c.health.components.clone(),
+        reasons: c.reasons.clone(),
+        intervention: choice.map(|ch| format!("{} ({})", ch.playbook, ch.action)),
+    }
+}
+
+fn scores_frame(
+    records: &[CustomerScoreRecord],
+    choices: &HashMap<&str, &Choice>,
+) -> Result<DataFrame> {
+    let n = records.len();
+    let s = |f: &dyn Fn(&CustomerScoreRecord) -> Option<String>| -> Vec<Option<String>> {
+        records.iter().map(f).collect()
+    };
+    let x = |f: &dyn Fn(&CustomerScoreRecord) -> Option<f64>| -> Vec<Option<f64>> {
+        records.iter().map(f).collect()
+    };
+    let mut cols = vec![
+        Column::new("customer_id".into(), s(&|r| Some(r.customer_id.clone()))),
+        Column::new("name".into(), s(&|r| r.name.clone())),
+        Column::new("owner".into(), s(&|r| r.owner.clone())),
+        Column::new("segment".into(), s(&|r| r.segment.clone())),
+        Column::new(
+            "churn_probability".into(),
+            x(&|r| Some(r.churn_probability)),
+        ),
+        Column::new("churn_type".into(), s(&|r| r.churn_type.clone())),
+        Column::new("p_involuntary".into(), x(&|r| r.p_involuntary)),
+        Column::new("clv".into(), x(&|r| Some(r.clv))),
+        Column::new("clv_cac".into(), x(&|r| r.clv_cac)),
+        Column::new("expected_loss".into(), x(&|r| Some(r.expected_loss))),
+        Column::new("health".into(), x(&|r| Some(r.health))),
+        Column::new("band".into(), s(&|r| Some(r.band.clone()))),
+        Column::new("health_change".into(), x(&|r| r.health_change)),
+        Column::new("trend".into(), s(&|r| Some(r.trend.clone()))),
+        Column::new("profile".into(), s(&|r| Some(r.profile.clone()))),
+    ];
+    for component in churnguard_core::health::Component::ALL {
+        cols.push(Column::new(
+            format!("health_{}", component.name()).as_str().into(),
+            x(&|r| {
+                r.components
+                    .iter()
+                    .find(|c| c.component == component)
+                    .map(|c| c.contribution)
+            }),
+        ));
+    }
+    cols.push(Column::new(
+        "reasons".into(),
+        s(&|r| {
+            Some(
+                r.reasons
+                    .iter()
+                    .map(|x| format!("{} = {}", x.feature, x.value))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        }),
+    ));
+    cols.push(Column::new(
+        "intervention".into(),
+        s(&|r| {
+            choices
+                .get(r.customer_id.as_str())
+                .map(|c| c.playbook.clone())
+        }),
+    ));
+    cols.push(Column::new(
+        "intervention_action".into(),
+        s(&|r| {
+            choices
+                .get(r.customer_id.as_str())
+                .map(|c| c.action.to_string())
+        }),
+    ));
+    cols.push(Column::new(
+        "intervention_owner".into(),
+        s(&|r| {
+            choices
+                .get(r.customer_id.as_str())
+                .and_then(|c| c.owner.clone())
+        }),
+    ));
+    DataFrame::new(n, cols).map_err(|e| ServiceError::BadRequest(e.to_string()))
+}
+
+/// The risk list: the columns customer-success staff work from, in the
+/// order of `scores` (by expected loss, largest first), with a rank and the
+/// top reason in words; `scores.csv` keeps everything else.
+fn risk_list_frame(scores: &DataFrame, records: &[CustomerScoreRecord]) -> Result<DataFrame> {
+    const COLUMNS: [&str; 13] = [
+        "customer_id",
+        "name",
+        "owner",
+        "segment",
+        "band",
+        "health",
+        "trend",
+        "health_change",
+        "churn_probability",
+        "churn_type",
+        "clv",
+        "expected_loss",
+        "intervention",
+    ];
+    let bad = |e: PolarsError| ServiceError::BadRequest(e.to_string());
+    let mut risk = scores.select(COLUMNS).map_err(bad)?;
+    let rank: Vec<u32> = (1..=records.len() as u32).collect();
+    risk.insert_column(0, Column::new("rank".into(), rank))
+        .map_err(bad)?;
+    let top: Vec<Option<String>> = records
+        .iter()
+        .map(|r| {
+            r.reasons
+                .first()
+                .map(|x| format!("{} = {}", x.feature, x.value))
+        })
+        .collect();
+    risk.insert_column(13, Column::new("top_reason".into(), top))
+        .map_err(bad)?;
+    Ok(risk)
+}
+
+fn interventions_frame(created: &[Intervention]) -> Result<DataFrame> {
+    let iso = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%dT%H:%MZ").to_string())
+            .unwrap_or_default()
+    };
+    DataFrame::new(
+        created.len(),
+        vec![
+            Column::new(
+                "intervention_id".into(),
+                created.iter().map(|i| i.id).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customer_id".into(),
+                created
+                    .iter()
+                    .map(|i| i.customer_id.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "playbook".into(),
+                created
+                    .iter()
+                    .map(|i| i.playbook.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "rule".into(),
+                created.iter().map(|i| i.rule.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "arm".into(),
+                created.iter().map(|i| i.arm.name()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "status".into(),
+                created.iter().map(|i| i.status.name()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "channel".into(),
+                created
+                    .iter()
+                    .map(|i| i.channel.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "owner".into(),
+                created.iter().map(|i| i.owner.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "priority".into(),
+                created.iter().map(|i| i.priority).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "due".into(),
+                created.iter().map(|i| iso(i.due_at)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "expected_value".into(),
+                created.iter().map(|i| i.expected_value).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .map_err(|e| ServiceError::BadRequest(e.to_string()))
+}
+
+fn group_frame(groups: &[value::GroupValue], key: &str) -> Result<DataFrame> {
+    DataFrame::new(
+        groups.len(),
+        vec![
+            Column::new(
+                key.into(),
+                groups.iter().map(|g| g.group.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customers".into(),
+                groups
+                    .iter()
+                    .map(|g| g.customers as u64)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "mean_clv".into(),
+                groups.iter().map(|g| g.mean_clv).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "mean_cac".into(),
+                groups.iter().map(|g| g.mean_cac).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "clv_cac".into(),
+                groups.iter().map(|g| g.clv_cac).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "below_minimum".into(),
+                groups.iter().map(|g| g.below_minimum).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .map_err(|e| ServiceError::BadRequest(e.to_string()))
+}
+
+/// Per owner, the save rate of their treated customers against their control
+/// customers, from outcomes already observed.
+fn owner_save_rates(observed: Vec<(Intervention, Option<bool>)>) -> HashMap<String, f64> {
+    let mut by_owner: HashMap<String, [(usize, usize); 2]> = HashMap::new();
+    for (i, churned) in observed {
+        let Some(churned) = churned else { continue };
+        let arm = match i.arm {
+            Arm::Treated => 0,
+            Arm::Control => 1,
+        };
+        let e = by_owner.entry(i.owner).or_default();
+        e[arm].0 += 1;
+        e[arm].1 += usize::from(churned);
+    }
+    by_owner
+        .into_iter()
+        .filter_map(|(owner, [t, c])| {
+            (t.0 > 0 && c.0 > 0).then(|| (owner, c.1 as f64 / c.0 as f64 - t.1 as f64 / t.0 as f64))
+        })
+        .collect()
+}
+
+/// A run happens at its snapshot (midnight UTC): SLAs, cooldowns and
+/// outcome windows count from it, so back-filled runs replay the timeline.
+fn run_clock(snapshot: NaiveDate) -> i64 {
+    snapshot
+        .and_hms_opt(0, 0, 0)
+        .map_or_else(churnguard_store::now, |t| t.and_utc().timestamp())
+}
+
+fn longest_cooldown(config: &AppConfig) -> f64 {
+    config
+        .interventions
+        .playbooks
+        .iter()
+        .map(|p| p.cooldown_days)
+        .fold(1.0, f64::max)
+}
+
+/// Reads what a run needs: the model, the data (features built at the
+/// snapshot for event tables), and from the store the previous scores, the
+/// interventions the policy must see and the observed outcomes. The file
+/// and feature work runs on the blocking pool.
+pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> Result<LoadedRun> {
+    let owned = req.clone();
+    let (manifest, model, prepared) = tokio::task::spawn_blocking(move || {
+        let registry = Registry::open(&owned.registry)?;
+        let (manifest, model) = registry.load(&owned.model)?;
+        let prepared = prepare(&owned, &manifest)?;
+        Ok::<_, ServiceError>((manifest, model, prepared))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("loading the run's data: {e}")))??;
+    let snapshot = prepared.snapshot.format("%Y-%m-%d").to_string();
+    let previous = store.previous_scores(&snapshot).await?;
+    let existing = store
+        .interventions_for_planning(run_clock(prepared.snapshot), longest_cooldown(config) + 1.0)
+        .await?;
+    let owner_save_rates = if prepared.tables.is_some() {
+        owner_save_rates(store.outcome_records().await?)
+    } else {
+        HashMap::new()
+    };
+    Ok(LoadedRun {
+        manifest,
+        model,
+        prepared,
+        previous,
+        existing,
+        owner_save_rates,
+        source: req.data.display().to_string(),
+    })
+}
+
+/// Scores every customer, plans interventions, builds the scorecards and
+/// the summary. Pure: no I/O, the same inputs give the same run.
+pub fn compute(
+    loaded: &LoadedRun,
+    config: &AppConfig,
+    run_id: &str,
+    created_at: i64,
+) -> Result<ComputedRun> {
+    let prepared = &loaded.prepared;
+    let horizon = loaded
+        .manifest
+        .horizon_days
+        .unwrap_or(config.value.default_horizon_days);
+    let snapshot = prepared.snapshot.format("%Y-%m-%d").to_string();
+    let settings = Settings {
+        scoring: &config.scoring,
+        health: &config.health,
+        value: &config.value,
+        policy: &config.interventions,
+        clv_thresholds: None,
+    };
+    let scored = scoring::score_customers(
+        &loaded.model,
+        horizon,
+        &prepared.batch,
+        &prepared.contexts,
+        &loaded.previous,
+        settings,
+    )?;
+    let now = run_clock(prepared.snapshot);
+    let inputs: Vec<_> = scored.iter().map(ScoredCustomer::policy_input).collect();
+    let plan = interventions::plan(
+        &config.interventions,
+        &inputs,
+        &loaded.existing,
+        run_id,
+        now,
+    );
+    let choices: HashMap<&str, &Choice> = plan
+        .choices
+        .iter()
+        .map(|c| (c.customer_id.as_str(), c))
+        .collect();
+    let mut records: Vec<CustomerScoreRecord> = scored
+        .iter()
+        .map(|c| {
+            record_of(
+                run_id,
+                &snapshot,
+                c,
+                choices.get(c.customer_id.as_str()).copied(),
+            )
+        })
+        .collect();
+    records.sort_by(|a, b| {
+        b.expected_loss
+            .total_cmp(&a.expected_loss)
+            .then_with(|| a.customer_id.cmp(&b.customer_id))
+    });
+
+    let mut summary = RunSummary {
+        closed_recovered: plan.recovered.len(),
+        expired: plan.expired.len(),
+        horizon_days: horizon,
+        ..RunSummary::default()
+    };
+    for r in &records {
+        *summary.bands.entry(r.band.clone()).or_default() += 1;
+    }
+    for c in &plan.choices {
+        *summary.actions.entry(c.action.to_string()).or_default() += 1;
+    }
+    let clvs: Vec<f64> = scored.iter().map(|c| c.clv).collect();
+    let n = scored.len().max(1) as f64;
+    summary.clv_thresholds = ClvThresholds::of(&clvs, &config.interventions);
+    summary.mean_health = scored.iter().map(|c| c.health.score).sum::<f64>() / n;
+    summary.mean_churn_probability = scored.iter().map(|c| c.churn_probability).sum::<f64>() / n;
+    summary.total_clv = clvs.iter().sum();
+    summary.total_expected_loss = scored.iter().map(|c| c.expected_loss).sum();
+
+    let mut by_channel = Vec::new();
+    let mut by_rep = Vec::new();
+    let mut scorecards = Vec::new();
+    if let Some(tables) = &prepared.tables {
+        let s = days_from_date(prepared.snapshot);
+        summary.revenue_churn_90d = Some(value::revenue_churn(
+            &tables.customers,
+            &tables.subscriptions,
+            &tables.churn_events,
+            s - 91,
+            s - 1,
+        )?);
+        let channel = columns::strs(&prepared.frame, "acquisition_channel").unwrap_or_default();
+        let rows: Vec<(&str, f64, Option<f64>)> = scored
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    channel
+                        .get(i)
+                        .and_then(|v| v.as_deref())
+                        .unwrap_or("unknown"),
+                    c.clv,
+                    c.context.cac,
+                )
+            })
+            .collect();
+        by_channel = value::group_clv_cac(rows.iter().copied(), &config.value);
+        let rows: Vec<(&str, f64, Option<f64>)> = scored
+            .iter()
+            .map(|c| {
+                (
+                    c.context.acquisition_rep.as_deref().unwrap_or("unknown"),
+                    c.clv,
+                    c.context.cac,
+                )
+            })
+            .collect();
+        by_rep = value::group_clv_cac(rows.iter().copied(), &config.value);
+        summary.clv_cac_below_minimum = Some(BelowMinimum {
+            channels: by_channel
+                .iter()
+                .filter(|g| g.below_minimum)
+                .map(|g| g.group.clone())
+                .collect(),
+            reps: by_rep.iter().filter(|g| g.below_minimum).count(),
+            customers: scored
+                .iter()
+                .filter(|c| c.clv_cac.is_some_and(|r| r < config.value.min_clv_cac))
+                .count(),
+        });
+
+        // KPI scorecards at this run, for every role and stage.
+        let rows = kpi::ScoredRow::from_scores(&prepared.frame, &scored);
+        let facts = kpi::facts(&kpi::FactsInput {
+            tables,
+            rows: &rows,
+            snapshot: s,
+            save_rates: &loaded.owner_save_rates,
+            activation_features: config.kpi.activation_features,
+        })?;
+        for role in [Role::AccountManager, Role::Acquisition] {
+            for stage in [Stage::Balanced, Stage::Growth, Stage::Mature] {
+                scorecards.push(kpi::scorecards(&facts, role, stage, &config.kpi));
+            }
+        }
+    }
+
+    let run = RunRecord {
+        run_id: run_id.to_string(),
+        created_at,
+        snapshot_date: snapshot,
+        model_id: loaded.manifest.id.clone(),
+        model_family: loaded.manifest.family.name().to_string(),
+        source: loaded.source.clone(),
+        customers: scored.len(),
+        summary,
+    };
+    Ok(ComputedRun {
+        run,
+        records,
+        plan,
+        scorecards,
+        by_channel,
+        by_rep,
+        stage: config.kpi.stage,
+    })
+}
+
+/// Saves the whole run in one transaction: the run, every customer's
+/// score, the intervention plan, the scorecards and their audit entries.
+/// Returns the ids of the created interventions, in plan order.
+pub async fn persist(computed: &ComputedRun, store: &Store, actor: &str) -> Result<Vec<i64>> {
+    Ok(store
+        .save_run(
+            &computed.run,
+            &computed.records,
+            &computed.plan,
+            &computed.scorecards,
+            actor,
+        )
+        .await?)
+}
+
+/// Writes the run's files into `out`: every file is first written whole
+/// into a hidden staging folder inside `out`, and only when all are there
+/// are they renamed into place (renames within one filesystem, a few
+/// microseconds for the set; `summary.json` goes last and marks a complete
+/// set). A failure while writing (a full disk, a kill) leaves none of the
+/// run's files in `out`; the staging folder a killed run leaves behind is
+/// removed by the next run.
+pub fn write_outputs(
+    computed: &ComputedRun,
+    created_ids: &[i64],
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
+    let run_id = &computed.run.run_id;
+    data::create_dir(out)?;
+    for stale in data::hidden_entries(out, ".staging-")? {
+        data::remove_dir_all(&stale);
+    }
+    let staging = out.join(format!(".staging-{run_id}"));
+    let mut created = computed.plan.created.clone();
+    for (i, id) in created.iter_mut().zip(created_ids) {
+        i.id = *id;
+    }
+    let choices: HashMap<&str, &Choice> = computed
+        .plan
+        .choices
+        .iter()
+        .map(|c| (c.customer_id.as_str(), c))
+        .collect();
+    let outputs = Outputs {
+        records: &computed.records,
+        choices: &choices,
+        created: &created,
+        by_channel: &computed.by_channel,
+        by_rep: &computed.by_rep,
+        cards: &computed.scorecards,
+        stage: computed.stage,
+        run: &computed.run,
+    };
+    let written = outputs.write(&staging).and_then(|names| {
+        failpoint("score_run.files_staged");
+        Ok(data::publish(&staging, out, &names)?)
+    });
+    data::remove_dir_all(&staging);
+    written.map_err(|e| ServiceError::Outputs {
+        run_id: run_id.clone(),
+        dir: out.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// A new run's id: `run-<snapshot>-<UTC time to the millisecond>`.
+pub fn new_run_id(snapshot: NaiveDate) -> String {
+    format!(
+        "run-{}-{}",
+        snapshot.format("%Y-%m-%d"),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%3f")
+    )
+}
+
+/// Scores every active customer at a snapshot: [`load`] → [`compute`] (on
+/// the blocking pool) → [`persist`] → [`write_outputs`].
+pub async fn score_run(
+    req: &ScoreRunRequest,
+    config: &AppConfig,
+    store: &Store,
+) -> Result<ScoreRunSummary> {
+    let loaded = load(req, config, store).await?;
+    failpoint("score_run.after_load");
+    let run_id = req
+        .run_id
+        .clone()
+        .unwrap_or_else(|| new_run_id(loaded.snapshot()));
+    let created_at = churnguard_store::now();
+    let owned_config = config.clone();
+    let (loaded, computed) = tokio::task::spawn_blocking(move || {
+        let computed = compute(&loaded, &owned_config, &run_id, created_at);
+        (loaded, computed)
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("computing the run: {e}")))?;
+    drop(loaded);
+    let computed = computed?;
+    failpoint("score_run.after_compute");
+    let ids = persist(&computed, store, &req.actor).await?;
+    failpoint("score_run.after_persist");
+    let files = match &req.out {
+        Some(out) => {
+            let out = out.clone();
+            tokio::task::spawn_blocking(move || {
+                let files = write_outputs(&computed, &ids, &out);
+                (computed, files)
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("writing the run's files: {e}")))
+            .and_then(|(computed, files)| Ok((computed, files?)))?
+        }
+        None => (computed, Vec::new()),
+    };
+    let (computed, files) = files;
+    Ok(ScoreRunSummary {
+        top: computed.records.iter().take(10).cloned().collect(),
+        scorecards: computed.scorecards.iter().map(|c| c.cards.len()).sum(),
+        run: computed.run,
+        files,
+    })
+}
+
+/// What a run writes to its output folder.
+struct Outputs<'a> {
+    records: &'a [CustomerScoreRecord],
+    choices: &'a HashMap<&'a str, &'a Choice>,
+    created: &'a [Intervention],
+    by_channel: &'a [value::GroupValue],
+    by_rep: &'a [value::GroupValue],
+    cards: &'a [kpi::Scorecards],
+    stage: Stage,
+    run: &'a RunRecord,
+}
+
+impl Outputs<'_> {
+    /// Writes every file into `dir`; returns their names.
+    fn write(&self, dir: &std::path::Path) -> Result<Vec<String>> {
+        data::create_dir(dir)?;
+        let mut names: Vec<String> = Vec::new();
+        let mut frame = scores_frame(self.records, self.choices)?;
+        for name in ["scores.parquet", "scores.csv"] {
+            data::write_frame(&mut frame, &dir.join(name))?;
+            names.push(name.into());
+        }
+        data::write_frame(
+            &mut risk_list_frame(&frame, self.records)?,
+            &dir.join("risk_list.csv"),
+        )?;
+        names.push("risk_list.csv".into());
+        data::write_frame(
+            &mut interventions_frame(self.created)?,
+            &dir.join("interventions.csv"),
+        )?;
+        names.push("interventions.csv".into());
+        if !self.by_channel.is_empty() {
+            for (groups, key, name) in [
+                (
+                    self.by_channel,
+                    "acquisition_channel",
+                    "clv_cac_by_channel.csv",
+                ),
+                (self.by_rep, "acquisition_rep_id", "clv_cac_by_rep.csv"),
+            ] {
+                data::write_frame(&mut group_frame(groups, key)?, &dir.join(name))?;
+                names.push(name.into());
+            }
+        }
+        if !self.cards.is_empty() {
+            data::write_text(
+                &dir.join("scorecards.json"),
+                &serde_json::to_string_pretty(self.cards).expect("scorecards serialise"),
+            )?;
+            names.push("scorecards.json".into());
+            for role in [Role::AccountManager, Role::Acquisition] {
+                if let Some(cards) = self
+                    .cards
+                    .iter()
+                    .find(|c| c.role == role && c.stage == self.stage)
+                {
+                    let name = format!("kpi_{}.csv", role.name());
+                    data::write_frame(&mut kpi_frame(cards)?, &dir.join(&name))?;
+                    names.push(name);
+                }
+            }
+        }
+        data::write_text(
+            &dir.join("summary.json"),
+            &serde_json::to_string_pretty(self.run).expect("run serialises"),
+        )?;
+        names.push("summary.json".into());
+        Ok(names)
+    }
+}
+
+/// One row per employee: composite, rank, top flag, then each metric's
+/// value, normalised score and contribution.
+pub(crate) fn kpi_frame(cards: &kpi::Scorecards) -> Result<DataFrame> {
+    let c = &cards.cards;
+    let mut cols = vec![
+        Column::new(
+            "rank".into(),
+            c.iter().map(|x| x.rank as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "employee_id".into(),
+            c.iter().map(|x| x.employee_id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "name".into(),
+            c.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "peer_group".into(),
+            c.iter().map(|x| x.peer_group.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "customers".into(),
+            c.iter().map(|x| x.customers as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "composite".into(),
+            c.iter().map(|x| x.composite).collect::<Vec<_>>(),
+        ),
+        Column::new("top".into(), c.iter().map(|x| x.top).collect::<Vec<_>>()),
+    ];
+    if let Some(first) = c.first() {
+        for (k, m) in first.metrics.iter().enumerate() {
+            let name = m.metric.name();
+            cols.push(Column::new(
+                name.into(),
+                c.iter().map(|x| x.metrics[k].value).collect::<Vec<_>>(),
+            ));
+            cols.push(Column::new(
+                format!("{name}_score").as_str().into(),
+                c.iter()
+                    .map(|x| x.metrics[k].normalised)
+                    .collect::<Vec<_>>(),
+            ));
+            cols.push(Column::new(
+                format!("{name}_contribution").as_str().into(),
+                c.iter()
+                    .map(|x| x.metrics[k].contribution)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+    }
+    DataFrame::new(c.len(), cols).map_err(|e| ServiceError::BadRequest(e.to_string()))
+}

@@ -1,0 +1,345 @@
+//! Scoring: from a model and raw feature rows to what staff act on. Per
+//! customer: the calibrated churn probability and most likely churn type, the
+//! top reasons, CLV and CLV/CAC, expected loss, the health index with its
+//! trend since the previous run, and the inputs of the intervention policy.
+//!
+//! Pure, and shared by batch scoring (`churnguard score`) and online scoring
+//! (`POST /v1/score`): [`score_customers`] does the work for both.
+
+mod summary;
+
+use std::collections::HashMap;
+
+use polars::prelude::DataFrame;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::columns;
+
+use crate::health::{self, Band, HealthConfig, HealthIndex, HealthInputs, Trend};
+use crate::interventions::{ChurnType, ClvSegment, ClvThresholds, InterventionPolicy, PolicyInput};
+use crate::models::{Batch, FittedModel, ModelError, Reason};
+use crate::value::{self, ValueConfig};
+
+pub use summary::{BelowMinimum, RunSummary};
+
+/// Result alias of the scoring layer.
+pub type Result<T, E = ScoringError> = std::result::Result<T, E>;
+
+/// What can go wrong while scoring.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoringError {
+    /// The model could not score the rows.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Customer context and rows differ in number.
+    #[error("{rows} rows but {contexts} customer records")]
+    Mismatch {
+        /// Rows in the batch.
+        rows: usize,
+        /// Context records.
+        contexts: usize,
+    },
+}
+
+impl crate::error::HasKind for ScoringError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ScoringError::Model(e) => crate::error::HasKind::kind(e),
+            ScoringError::Mismatch { .. } => crate::error::ErrorKind::Internal,
+        }
+    }
+}
+
+/// What a customer is besides their model inputs: who owns them, what they
+/// pay, what they cost to acquire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerContext {
+    /// Company name, when known.
+    pub name: Option<String>,
+    /// Account manager id.
+    pub account_manager: Option<String>,
+    /// Acquisition rep id.
+    pub acquisition_rep: Option<String>,
+    /// Segment for filtering risk lists (the plan, by default).
+    pub segment: Option<String>,
+    /// Monthly recurring revenue.
+    pub mrr: Option<f64>,
+    /// Customer acquisition cost.
+    pub cac: Option<f64>,
+}
+
+impl CustomerContext {
+    /// Contexts of a feature table's rows: `account_manager_id`,
+    /// `acquisition_rep_id`, `plan` (the segment), `mrr` (or a flat table's
+    /// `MonthlyCharges`) and `cac` where present; names looked up by customer id.
+    pub fn from_frame(frame: &DataFrame, names: &HashMap<String, String>) -> Vec<CustomerContext> {
+        let n = frame.height();
+        let text = |c: &str| columns::strs(frame, c).unwrap_or_else(|_| vec![None; n]);
+        let num = |c: &str| columns::f64s(frame, c).unwrap_or_else(|_| vec![None; n]);
+        let ids = text("customer_id");
+        let am = text("account_manager_id");
+        let rep = text("acquisition_rep_id");
+        let plan = text("plan");
+        let mrr = if frame.column("mrr").is_ok() {
+            num("mrr")
+        } else {
+            num("MonthlyCharges")
+        };
+        let cac = num("cac");
+        (0..n)
+            .map(|i| CustomerContext {
+                name: ids[i].as_ref().and_then(|id| names.get(id).cloned()),
+                account_manager: am[i].clone(),
+                acquisition_rep: rep[i].clone(),
+                segment: plan[i].clone(),
+                mrr: mrr[i],
+                cac: cac[i],
+            })
+            .collect()
+    }
+}
+
+/// A customer's score at the previous run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Previous {
+    /// Health index then.
+    pub health: f64,
+    /// Band then.
+    pub band: Band,
+}
+
+/// Settings of scoring: `[scoring]`, `[health]` and `[value]` in the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// Reasons kept per customer; defaults to `3`.
+    pub top_reasons: usize,
+    /// P(involuntary | churn) above which the type is involuntary; defaults to `0.5`.
+    pub involuntary_above: f64,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            top_reasons: 3,
+            involuntary_above: 0.5,
+        }
+    }
+}
+
+/// Everything scored about one customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredCustomer {
+    /// Customer id.
+    pub customer_id: String,
+    /// Context carried through.
+    pub context: CustomerContext,
+    /// Calibrated churn probability within the model's horizon.
+    pub churn_probability: f64,
+    /// P(involuntary | churn), when the model knows churn types.
+    pub p_involuntary: Option<f64>,
+    /// The most likely churn type, when the model knows churn types.
+    pub churn_type: Option<ChurnType>,
+    /// Inputs pushing risk up, strongest first.
+    pub reasons: Vec<Reason>,
+    /// Categorical inputs whose value was never seen in training (scored in the unknown bucket).
+    pub unknown_categories: Vec<String>,
+    /// Customer lifetime value.
+    pub clv: f64,
+    /// CLV / CAC.
+    pub clv_cac: Option<f64>,
+    /// churn probability × CLV.
+    pub expected_loss: f64,
+    /// CLV segment within this batch.
+    pub clv_segment: ClvSegment,
+    /// The health index.
+    pub health: HealthIndex,
+    /// Change since the previous run.
+    pub trend: Trend,
+    /// Band at the previous run.
+    pub previous_band: Option<Band>,
+    /// Failed payments in 90 days (from the inputs, when present).
+    pub payment_failures: Option<f64>,
+}
+
+impl ScoredCustomer {
+    /// What the intervention policy needs of this customer.
+    pub fn policy_input(&self) -> PolicyInput {
+        PolicyInput {
+            customer_id: self.customer_id.clone(),
+            health: self.health.score,
+            band: self.health.band,
+            previous_band: self.previous_band,
+            health_change: self.trend.change,
+            direction: self.trend.direction,
+            churn_type: self.churn_type,
+            churn_probability: self.churn_probability,
+            clv: self.clv,
+            clv_segment: self.clv_segment,
+            payment_failures: self.payment_failures,
+            account_manager: self.context.account_manager.clone(),
+        }
+    }
+}
+
+/// Batches from this many rows are scored on rayon's pool.
+const PARALLEL_FROM: usize = 4 * 1024;
+
+/// Column positions of the health inputs in a batch.
+struct HealthColumns {
+    tenure: Option<usize>,
+    sessions_per_seat: Option<usize>,
+    usage_trend: Option<usize>,
+    features_adopted: Option<usize>,
+    nps: Option<usize>,
+    csat: Option<usize>,
+    failures: Option<usize>,
+    late: Option<usize>,
+    tickets: Option<usize>,
+    severe: Option<usize>,
+    open: Option<usize>,
+}
+
+impl HealthColumns {
+    fn of(batch: &Batch) -> HealthColumns {
+        let find = |name: &str| batch.numeric_names.iter().position(|n| n == name);
+        HealthColumns {
+            tenure: find("tenure_days"),
+            sessions_per_seat: find("sessions_per_seat_30d"),
+            usage_trend: find("usage_trend"),
+            features_adopted: find("features_adopted"),
+            nps: find("last_nps"),
+            csat: find("last_csat"),
+            failures: find("payment_failures_90d"),
+            late: find("late_payments_90d"),
+            tickets: find("tickets_90d"),
+            severe: find("severe_tickets_90d"),
+            open: find("open_tickets"),
+        }
+    }
+
+    fn inputs(&self, batch: &Batch, i: usize, p: f64) -> HealthInputs {
+        let get = |j: Option<usize>| {
+            j.map(|j| batch.numeric[[i, j]])
+                .filter(|v: &f64| v.is_finite())
+        };
+        HealthInputs {
+            churn_probability: p,
+            tenure_days: get(self.tenure),
+            sessions_per_seat_30d: get(self.sessions_per_seat),
+            usage_trend: get(self.usage_trend),
+            features_adopted: get(self.features_adopted),
+            last_nps: get(self.nps),
+            last_csat: get(self.csat),
+            payment_failures_90d: get(self.failures),
+            late_payments_90d: get(self.late),
+            tickets_90d: get(self.tickets),
+            severe_tickets_90d: get(self.severe),
+            open_tickets: get(self.open),
+        }
+    }
+}
+
+/// The settings [`score_customers`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// Scoring settings.
+    pub scoring: &'a ScoringConfig,
+    /// Health index settings.
+    pub health: &'a HealthConfig,
+    /// Valuation settings.
+    pub value: &'a ValueConfig,
+    /// The intervention policy (for CLV segments).
+    pub policy: &'a InterventionPolicy,
+    /// CLV cut-offs to use; `None` takes them from this batch's own CLVs
+    /// (batch runs), a server passes those of the latest batch run.
+    pub clv_thresholds: Option<ClvThresholds>,
+}
+
+/// Scores a batch. `contexts` line up with the batch's rows; `previous`
+/// holds the last run's score per customer id; `horizon_days` is the
+/// horizon of the model's probability.
+pub fn score_customers(
+    model: &FittedModel,
+    horizon_days: u32,
+    batch: &Batch,
+    contexts: &[CustomerContext],
+    previous: &HashMap<String, Previous>,
+    settings: Settings<'_>,
+) -> Result<Vec<ScoredCustomer>> {
+    if contexts.len() != batch.len() {
+        return Err(ScoringError::Mismatch {
+            rows: batch.len(),
+            contexts: contexts.len(),
+        });
+    }
+    let scores = model.score_batch(batch, settings.scoring.top_reasons)?;
+    let columns = HealthColumns::of(batch);
+    let clvs: Vec<f64> = scores
+        .probabilities
+        .iter()
+        .zip(contexts)
+        .map(|(p, c)| value::clv(c.mrr.unwrap_or(0.0), *p, horizon_days, settings.value))
+        .collect();
+    let thresholds = settings
+        .clv_thresholds
+        .or_else(|| ClvThresholds::of(&clvs, settings.policy));
+    let segment = |v: f64| thresholds.map_or(ClvSegment::Medium, |t| t.segment(v));
+    let p_involuntary = scores.p_involuntary.as_deref();
+    let probabilities = &scores.probabilities;
+    let clvs = &clvs;
+    let row = |i: usize, reasons: Vec<Reason>, unknown: Vec<String>| {
+        let p = probabilities[i];
+        let context = &contexts[i];
+        let id = &batch.ids[i];
+        let inputs = columns.inputs(batch, i, p);
+        let h = health::health_index(&inputs, settings.health);
+        let prev = previous.get(id);
+        let p_involuntary = p_involuntary.map(|v| v[i]);
+        ScoredCustomer {
+            customer_id: id.clone(),
+            context: context.clone(),
+            churn_probability: p,
+            p_involuntary,
+            churn_type: p_involuntary.map(|q| {
+                if q > settings.scoring.involuntary_above {
+                    ChurnType::Involuntary
+                } else {
+                    ChurnType::Voluntary
+                }
+            }),
+            reasons,
+            unknown_categories: unknown,
+            clv: clvs[i],
+            clv_cac: value::clv_cac(clvs[i], context.cac),
+            expected_loss: p * clvs[i],
+            clv_segment: segment(clvs[i]),
+            trend: health::trend(prev.map(|p| p.health), h.score, settings.health),
+            previous_band: prev.map(|p| p.band),
+            health: h,
+            payment_failures: inputs.payment_failures_90d,
+        }
+    };
+    // Rows are independent: large batches are split across rayon's pool,
+    // small ones (online requests) stay on the calling thread.
+    let out: Vec<ScoredCustomer> = if batch.len() < PARALLEL_FROM {
+        scores
+            .reasons
+            .into_iter()
+            .zip(scores.unknown)
+            .enumerate()
+            .map(|(i, (r, u))| row(i, r, u))
+            .collect()
+    } else {
+        scores
+            .reasons
+            .into_par_iter()
+            .zip(scores.unknown.into_par_iter())
+            .enumerate()
+            .with_min_len(1024)
+            .map(|(i, (r, u))| row(i, r, u))
+            .collect()
+    };
+    Ok(out)
+}

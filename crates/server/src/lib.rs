@@ -1,0 +1,404 @@
+//! The HTTP server: `churnguard serve`. [`router`] builds the axum app over
+//! an [`AppState`]; [`run`] loads the config, keys, store and champion,
+//! binds, and serves until SIGTERM or Ctrl-C, finishing in-flight requests.
+//!
+//! Layers, outermost first: request id (set and propagated), metrics and a
+//! structured log line per request (at info when it failed, debug when it
+//! succeeded: method, route, status, latency, request id; never bodies, keys
+//! or customer values), a timeout (503), and a body
+//! limit (413). A background task polls the registry's champion pointer and
+//! reloads through the same path as `POST /v1/models/reload`, so a
+//! `churnguard models promote` reaches a running server.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod score;
+pub mod state;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+
+pub use config::ServeConfig;
+pub use state::AppState;
+
+use churnguard_app::config::AppConfig;
+use churnguard_app::registry::Registry;
+use churnguard_core::error::{ErrorKind, HasKind};
+use churnguard_store::Store;
+
+/// The log filter when `CHURNGUARD_LOG` is unset: requests at info, the
+/// database driver's statement logs only when slow or failing.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
+
+/// The OpenAPI document, generated from the handlers and their types.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "churnguard", description = "Churn prediction and customer health: scores, risk lists, interventions, KPI scorecards."),
+    paths(
+        routes::score,
+        routes::customer,
+        routes::risk_list,
+        routes::interventions,
+        routes::record_outcome,
+        routes::outcomes,
+        routes::scoring_run,
+        routes::scorecards,
+        routes::models,
+        routes::reload,
+        routes::healthz,
+        routes::readyz,
+        routes::metrics,
+    ),
+    components(schemas(error::ErrorBody, score::ScoreResponse, score::ScoreResult, routes::OutcomeParam)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "scoring", description = "Churn probability, health, reasons, CLV, recommended action"),
+        (name = "customers", description = "Stored scores and risk lists"),
+        (name = "interventions", description = "Interventions and their outcomes"),
+        (name = "kpi", description = "Employee scorecards"),
+        (name = "models", description = "The model registry"),
+        (name = "service", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "An API key; `Authorization: Bearer KEY` works too",
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI document: generated from the handlers, with the score
+/// request's schema filled in from the serving model's inputs.
+async fn openapi(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    if let Some(model) = state.active.load_full() {
+        let body = &mut doc["paths"]["/v1/score"]["post"]["requestBody"];
+        body["required"] = serde_json::Value::Bool(true);
+        body["content"]["application/json"]["schema"] =
+            score::request_schema(&model.schema, state.serve.max_batch);
+    }
+    Json(doc)
+}
+
+/// Counts, times and logs every request under its route template.
+async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let resp = next.run(req).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    state.metrics.request(&route, &method, status, seconds);
+    // Failed requests at info, successful ones at debug: /metrics counts
+    // those, and a line per success costs a tenth of the server's time.
+    if status >= 400 {
+        tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = seconds * 1000.0,
+            "request"
+        );
+    } else {
+        tracing::debug!(
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = seconds * 1000.0,
+            "request"
+        );
+    }
+    resp
+}
+
+/// The app: every route with its layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let timeout = Duration::from_secs_f64(state.serve.request_timeout_secs);
+    let body_limit = state.serve.body_limit_bytes;
+    Router::new()
+        .route("/v1/score", post(routes::score))
+        .route("/v1/customers/{id}", get(routes::customer))
+        .route("/v1/risk-list", get(routes::risk_list))
+        .route("/v1/interventions", get(routes::interventions))
+        .route(
+            "/v1/interventions/{id}/outcome",
+            post(routes::record_outcome),
+        )
+        .route("/v1/outcomes", get(routes::outcomes))
+        .route("/v1/scoring-runs", post(routes::scoring_run))
+        .route("/v1/kpi/scorecards", get(routes::scorecards))
+        .route("/v1/models", get(routes::models))
+        .route("/v1/models/reload", post(routes::reload))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(openapi))
+        .merge(web::routes())
+        .fallback(|| async {
+            error::ApiError::NotFound {
+                what: "route",
+                id: String::new(),
+            }
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// What can stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// API keys that cannot be used, or none at all.
+    #[error("{0}")]
+    Keys(String),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] churnguard_store::StoreError),
+    /// The registry.
+    #[error(transparent)]
+    Registry(#[from] churnguard_app::registry::RegistryError),
+    /// Serving failed.
+    #[error("server: {0}")]
+    Io(std::io::Error),
+}
+
+impl HasKind for ServeError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ServeError::Bind { .. } | ServeError::Keys(_) => ErrorKind::BadInput,
+            ServeError::Store(e) => e.kind(),
+            ServeError::Registry(e) => e.kind(),
+            ServeError::Io(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// How `run` starts.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Overrides `serve.listen`.
+    pub listen: Option<String>,
+    /// Everyone is admin; allowed only on a loopback address.
+    pub no_auth: bool,
+    /// Seconds between checks of the champion pointer (0 = never).
+    pub watch_secs: f64,
+}
+
+/// Options from the command line's flags.
+pub fn routes_options(listen: Option<String>, no_auth: bool, watch_secs: f64) -> ServeOptions {
+    ServeOptions {
+        listen,
+        no_auth,
+        watch_secs,
+    }
+}
+
+/// Builds the state: keys, store, registry, champion, baseline.
+pub async fn build_state(
+    config: AppConfig,
+    serve: ServeConfig,
+    options: &ServeOptions,
+) -> Result<Arc<AppState>, ServeError> {
+    let env_keys = std::env::var("CHURNGUARD_API_KEYS").ok();
+    let keys = if options.no_auth {
+        auth::KeyRing::open()
+    } else {
+        let ring = auth::KeyRing::new(&serve, env_keys.as_deref()).map_err(ServeError::Keys)?;
+        if !ring.usable() {
+            return Err(ServeError::Keys(
+                "no API keys: add [[serve.keys]] (name, role, sha256 from `churnguard keys hash`) or set CHURNGUARD_API_KEYS=role:key,…; `--no-auth` serves loopback without keys".into(),
+            ));
+        }
+        ring
+    };
+    let store = Store::connect(&config.store.url).await?;
+    let registry = Registry::open(std::path::Path::new(&serve.registry))?;
+    let state = Arc::new(AppState {
+        limiter: auth::RateLimiter::new(serve.rate_limit_per_minute),
+        registry,
+        store,
+        active: ArcSwapOption::empty(),
+        keys,
+        metrics: metrics::Metrics::default(),
+        baseline: ArcSwap::from_pointee(state::Baseline::default()),
+        reload_lock: Arc::new(tokio::sync::Mutex::new(())),
+        run_lock: Arc::new(tokio::sync::Mutex::new(())),
+        heavy: Arc::new(tokio::sync::Semaphore::new(2)),
+        rejected: std::sync::Mutex::new(None),
+        sessions: web::Sessions::default(),
+        config,
+        serve,
+    });
+    if state.registry.champion()?.is_some() {
+        if let Err(e) = state::reload(&state, "champion", false).await {
+            tracing::error!(error = %e, "the champion cannot be served; starting without a model");
+        }
+    } else {
+        tracing::warn!(registry = %state.registry.root().display(), "no champion in the registry; scoring answers 503 until one is promoted");
+    }
+    if let Err(e) = state::refresh_baseline(&state).await {
+        tracing::warn!(error = %e, "no baseline from the store");
+    }
+    Ok(state)
+}
+
+/// Polls the champion pointer and reloads when it moves.
+pub fn watch_champion(state: Arc<AppState>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let registry = state.registry.clone();
+            let Ok(Ok(Some(champion))) =
+                tokio::task::spawn_blocking(move || registry.champion()).await
+            else {
+                continue;
+            };
+            let serving = state.active.load_full().map(|m| m.manifest.id.clone());
+            let rejected = state
+                .rejected
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if serving.as_deref() == Some(champion.as_str())
+                || rejected.as_deref() == Some(champion.as_str())
+            {
+                continue;
+            }
+            match state::reload(&state, &champion, false).await {
+                Ok(m) => tracing::info!(model = %m.manifest.id, "champion changed: reloaded"),
+                Err(e) => {
+                    tracing::error!(model = %champion, error = %e, "champion changed but cannot be served; keeping the current model");
+                    *state
+                        .rejected
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(champion);
+                }
+            }
+        }
+    })
+}
+
+/// Resolves when SIGTERM or Ctrl-C arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Serves until a shutdown signal; in-flight requests finish first.
+pub async fn run(
+    config: AppConfig,
+    serve: ServeConfig,
+    options: ServeOptions,
+) -> Result<(), ServeError> {
+    let addr = options
+        .listen
+        .clone()
+        .unwrap_or_else(|| serve.listen.clone());
+    if options.no_auth {
+        let loopback = addr
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback())
+            || addr.starts_with("localhost:");
+        if !loopback {
+            return Err(ServeError::Keys(format!(
+                "--no-auth is allowed only on a loopback address, not {addr}"
+            )));
+        }
+    }
+    let state = build_state(config, serve, &options).await?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|error| ServeError::Bind {
+            addr: addr.clone(),
+            error,
+        })?;
+    let local = listener.local_addr().map_err(ServeError::Io)?;
+    tracing::info!(addr = %local, store = %state.store.url(), "serving");
+    println!("churnguard serving on http://{local}");
+    let watcher = (options.watch_secs > 0.0)
+        .then(|| watch_champion(state.clone(), Duration::from_secs_f64(options.watch_secs)));
+    let app = router(state.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ServeError::Io);
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    state.store.close().await;
+    result
+}

@@ -1,0 +1,320 @@
+//! The server's shared state: config, registry, store, the serving model
+//! behind an `ArcSwap` (each request takes an immutable snapshot), keys,
+//! metrics, and the baseline of the latest scoring run (previous health per
+//! customer and CLV cut-offs) that online scores are compared with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+
+use super::auth::{KeyRing, RateLimiter};
+use super::error::ApiError;
+use super::metrics::Metrics;
+use crate::config::ServeConfig;
+use churnguard_app::config::AppConfig;
+use churnguard_app::registry::{Manifest, Registry};
+use churnguard_core::interventions::ClvThresholds;
+use churnguard_core::models::FittedModel;
+use churnguard_core::scoring::Previous;
+use churnguard_store::Store;
+
+/// Where a field of a score record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The customer id.
+    Id,
+    /// A numeric model input (index into the numeric inputs).
+    Numeric(usize),
+    /// A categorical model input.
+    Categorical(usize),
+    /// Context only: not a model input.
+    Context(ContextField),
+}
+
+/// Context fields a record may carry besides model inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextField {
+    /// `name`.
+    Name,
+    /// `account_manager_id`.
+    AccountManager,
+    /// `acquisition_rep_id`.
+    AcquisitionRep,
+    /// `segment`.
+    Segment,
+    /// `mrr`.
+    Mrr,
+    /// `cac`.
+    Cac,
+}
+
+/// Context field names.
+pub const CONTEXT_FIELDS: &[(&str, ContextField)] = &[
+    ("name", ContextField::Name),
+    ("account_manager_id", ContextField::AccountManager),
+    ("acquisition_rep_id", ContextField::AcquisitionRep),
+    ("segment", ContextField::Segment),
+    ("mrr", ContextField::Mrr),
+    ("cac", ContextField::Cac),
+];
+
+/// The fields a record for this model has.
+#[derive(Debug, Clone)]
+pub struct RecordSchema {
+    /// The id field's name.
+    pub id: String,
+    /// Numeric inputs, in model order.
+    pub numeric: Vec<String>,
+    /// Categorical inputs, in model order.
+    pub categorical: Vec<String>,
+    /// Field name to slot.
+    pub index: HashMap<String, Slot>,
+    /// The numeric input that doubles as MRR (`mrr` or `MonthlyCharges`).
+    pub mrr_input: Option<usize>,
+    /// The categorical input that doubles as the segment (`plan`).
+    pub segment_input: Option<usize>,
+}
+
+impl RecordSchema {
+    /// The record schema of a model's inputs.
+    pub fn of(manifest: &Manifest) -> RecordSchema {
+        let c = &manifest.input.columns;
+        let mut index = HashMap::new();
+        index.insert(manifest.input.id.clone(), Slot::Id);
+        for (j, n) in c.numeric.iter().enumerate() {
+            index.insert(n.clone(), Slot::Numeric(j));
+        }
+        for (j, n) in c.categorical.iter().enumerate() {
+            index.insert(n.clone(), Slot::Categorical(j));
+        }
+        for (name, f) in CONTEXT_FIELDS {
+            index.entry(name.to_string()).or_insert(Slot::Context(*f));
+        }
+        RecordSchema {
+            id: manifest.input.id.clone(),
+            numeric: c.numeric.clone(),
+            categorical: c.categorical.clone(),
+            mrr_input: ["mrr", "MonthlyCharges"]
+                .iter()
+                .find_map(|m| c.numeric.iter().position(|n| n == m)),
+            segment_input: c.categorical.iter().position(|n| n == "plan"),
+            index,
+        }
+    }
+
+    /// The set of input names (numeric and categorical), for schema checks.
+    pub fn inputs(&self) -> (Vec<String>, Vec<String>) {
+        let mut n = self.numeric.clone();
+        let mut c = self.categorical.clone();
+        n.sort();
+        c.sort();
+        (n, c)
+    }
+}
+
+/// A model ready to serve.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The model.
+    pub model: FittedModel,
+    /// Horizon of its probabilities, in days.
+    pub horizon_days: u32,
+    /// The records it takes.
+    pub schema: RecordSchema,
+}
+
+/// What online scores are compared with: the latest scoring run.
+#[derive(Debug, Default)]
+pub struct Baseline {
+    /// The run, if any.
+    pub run_id: Option<String>,
+    /// Health and band per customer at that run.
+    pub previous: HashMap<String, Previous>,
+    /// Its CLV cut-offs.
+    pub clv_thresholds: Option<ClvThresholds>,
+}
+
+/// Everything handlers share.
+pub struct AppState {
+    /// The domain and store sections of the configuration.
+    pub config: AppConfig,
+    /// The `[serve]` section.
+    pub serve: ServeConfig,
+    /// The model registry.
+    pub registry: Registry,
+    /// The store.
+    pub store: Store,
+    /// The serving model.
+    pub active: ArcSwapOption<LoadedModel>,
+    /// API keys.
+    pub keys: KeyRing,
+    /// Per-key rate limits.
+    pub limiter: RateLimiter,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The latest run's baseline.
+    pub baseline: ArcSwap<Baseline>,
+    /// One reload at a time.
+    pub reload_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One scoring run at a time; the run's task owns the guard.
+    pub run_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Bounds concurrent large batches on the blocking pool; the blocking
+    /// task owns its permit.
+    pub heavy: Arc<tokio::sync::Semaphore>,
+    /// Champion ids that failed to load, not retried by the watcher.
+    pub rejected: std::sync::Mutex<Option<String>>,
+    /// Web sessions.
+    pub sessions: super::web::Sessions,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("registry", &self.registry.root())
+            .field("store", &self.store.url())
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+/// The serving model, or 503.
+pub fn model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
+    state.active.load_full().ok_or(ApiError::NoModel)
+}
+
+/// Loads `id` (or `champion`) and checks it can serve in place of
+/// `current`: it parses, its family matches its manifest, its preprocessing
+/// takes the inputs its manifest names, and (unless `allow_schema_change`)
+/// it takes the same inputs as the model serving now.
+pub fn load_model(
+    registry: &Registry,
+    id: &str,
+    current: Option<&LoadedModel>,
+    allow_schema_change: bool,
+    default_horizon: u32,
+) -> Result<LoadedModel, ApiError> {
+    let (manifest, model) = registry.load(id).map_err(|e| match e {
+        churnguard_app::registry::RegistryError::NotFound { id, .. } => {
+            ApiError::NotFound { what: "model", id }
+        }
+        other => ApiError::ModelRejected(other.to_string()),
+    })?;
+    let schema = RecordSchema::of(&manifest);
+    let p = &model.preprocessor;
+    let pre_numeric: Vec<&str> = p.numeric.iter().map(|c| c.name.as_str()).collect();
+    let pre_categorical: Vec<&str> = p.categorical.iter().map(|c| c.name.as_str()).collect();
+    if pre_numeric
+        != schema
+            .numeric
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+        || pre_categorical
+            != schema
+                .categorical
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+    {
+        return Err(ApiError::ModelRejected(format!(
+            "model {} takes inputs {pre_numeric:?} {pre_categorical:?} but its manifest names {:?} {:?}",
+            manifest.id, schema.numeric, schema.categorical
+        )));
+    }
+    if let Some(cur) = current {
+        if !allow_schema_change && cur.schema.inputs() != schema.inputs() {
+            return Err(ApiError::ModelRejected(format!(
+                "model {} takes different inputs than {} (serving): numeric {:?} categorical {:?}; reload with allow_schema_change=true once clients send them",
+                manifest.id, cur.manifest.id, schema.numeric, schema.categorical
+            )));
+        }
+    }
+    // A smoke test: one row of medians must score to a probability.
+    let probe = churnguard_core::models::Batch {
+        ids: vec!["probe".into()],
+        numeric_names: schema.numeric.clone(),
+        numeric: ndarray::Array2::from_shape_fn((1, schema.numeric.len()), |(_, j)| {
+            p.numeric[j].median
+        }),
+        categorical_names: schema.categorical.clone(),
+        categorical: vec![vec![None]; schema.categorical.len()],
+    };
+    match model.predict(&probe) {
+        Ok(v) if v.len() == 1 && v[0].is_finite() => {}
+        Ok(_) => {
+            return Err(ApiError::ModelRejected(format!(
+                "model {} scores a probe row to a non-finite probability",
+                manifest.id
+            )))
+        }
+        Err(e) => {
+            return Err(ApiError::ModelRejected(format!(
+                "model {} cannot score: {e}",
+                manifest.id
+            )))
+        }
+    }
+    Ok(LoadedModel {
+        horizon_days: manifest.horizon_days.unwrap_or(default_horizon),
+        manifest,
+        model,
+        schema,
+    })
+}
+
+/// Reloads the champion (or `id`) through the one load path: load, check,
+/// swap. The old model keeps serving when anything fails.
+pub async fn reload(
+    state: &Arc<AppState>,
+    id: &str,
+    allow_schema_change: bool,
+) -> Result<Arc<LoadedModel>, ApiError> {
+    let guard = state.reload_lock.clone().lock_owned().await;
+    let current = state.active.load_full();
+    let s = state.clone();
+    let id = id.to_string();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        load_model(
+            &s.registry,
+            &id,
+            current.as_deref(),
+            allow_schema_change,
+            s.config.value.default_horizon_days,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match loaded {
+        Ok(m) => {
+            let m = Arc::new(m);
+            state.active.store(Some(m.clone()));
+            state.metrics.reload(true);
+            tracing::info!(model = %m.manifest.id, family = %m.manifest.family, "model loaded");
+            Ok(m)
+        }
+        Err(e) => {
+            state.metrics.reload(false);
+            Err(e)
+        }
+    }
+}
+
+/// Reloads the baseline from the latest scoring run.
+pub async fn refresh_baseline(state: &AppState) -> Result<(), ApiError> {
+    let Some(run) = state.store.latest_run().await? else {
+        state.baseline.store(Arc::new(Baseline::default()));
+        return Ok(());
+    };
+    let previous = state.store.previous_scores(&run.snapshot_date).await?;
+    let clv_thresholds = run.summary.clv_thresholds;
+    state.baseline.store(Arc::new(Baseline {
+        run_id: Some(run.run_id),
+        previous,
+        clv_thresholds,
+    }));
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Small SVG charts for the web pages: a health gauge, component bars and a
+//! health history line. Presentation attributes only (no inline styles), so
+//! the pages keep a strict Content-Security-Policy.
+
+use maud::{html, Markup};
+
+use churnguard_core::health::ComponentScore;
+
+fn band_colour(score: f64) -> &'static str {
+    if score >= 70.0 {
+        "#1a7f37"
+    } else if score >= 40.0 {
+        "#9a6700"
+    } else {
+        "#cf222e"
+    }
+}
+
+/// A half-circle gauge of a 0–100 score, with the number in the middle.
+pub fn gauge(score: f64, label: &str) -> Markup {
+    let s = score.clamp(0.0, 100.0);
+    let angle = std::f64::consts::PI * (1.0 - s / 100.0);
+    let (cx, cy, r) = (100.0, 100.0, 80.0);
+    let (x, y) = (cx + r * angle.cos(), cy - r * angle.sin());
+    let track = format!("M {} {} A {r} {r} 0 0 1 {} {}", cx - r, cy, cx + r, cy);
+    let value = format!("M {} {} A {r} {r} 0 0 1 {x:.2} {y:.2}", cx - r, cy);
+    html! {
+        svg.gauge viewBox="0 0 200 120" width="200" height="120" role="img" aria-label=(format!("{label}: {s:.0} of 100")) {
+            path d=(track) fill="none" stroke="#d0d7de" stroke-width="16" {}
+            path d=(value) fill="none" stroke=(band_colour(s)) stroke-width="16" {}
+            text x="100" y="95" text-anchor="middle" font-size="32" font-weight="bold" fill="#1f2328" { (format!("{s:.0}")) }
+            text x="100" y="115" text-anchor="middle" font-size="12" fill="#57606a" { (label) }
+        }
+    }
+}
+
+/// One bar per component: its score (0–100) and its contribution in points.
+pub fn component_bars(components: &[ComponentScore]) -> Markup {
+    let row_h = 28.0;
+    let height = row_h * components.len() as f64 + 10.0;
+    html! {
+        svg.bars viewBox=(format!("0 0 470 {height}")) width="470" height=(height) role="img"
+            aria-label="Health components: score and points contributed" {
+            @for (k, c) in components.iter().enumerate() {
+                @let y = 5.0 + row_h * k as f64;
+                @let score = c.score.unwrap_or(0.0);
+                text x="0" y=(y + 16.0) font-size="12" fill="#1f2328" { (c.component.name().replace('_', " ")) }
+                rect x="110" y=(y + 4.0) width="200" height="16" fill="#eaeef2" {}
+                @if c.score.is_some() {
+                    rect x="110" y=(y + 4.0) width=(format!("{:.1}", 2.0 * score)) height="16" fill=(band_colour(score)) {}
+                }
+                text x="318" y=(y + 16.0) font-size="12" fill="#1f2328" {
+                    @if let Some(s) = c.score { (format!("{s:.0}")) } @else { "no data" }
+                    " → " (format!("{:.1} pts", c.contribution))
+                }
+            }
+        }
+    }
+}
+
+/// Health over time: `(label, score)` oldest first.
+pub fn history_line(points: &[(String, f64)]) -> Markup {
+    let (w, h, pad) = (480.0, 160.0, 30.0);
+    let n = points.len();
+    let x = |i: usize| {
+        if n <= 1 {
+            w / 2.0
+        } else {
+            pad + (w - 2.0 * pad) * i as f64 / (n - 1) as f64
+        }
+    };
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * v.clamp(0.0, 100.0) / 100.0;
+    let line: String = points
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| format!("{:.1},{:.1}", x(i), y(*v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    html! {
+        svg.history viewBox=(format!("0 0 {w} {h}")) width=(w) height=(h) role="img" aria-label="Health history" {
+            @for band in [40.0, 70.0] {
+                line x1=(pad) x2=(w - pad) y1=(y(band)) y2=(y(band)) stroke="#d0d7de" stroke-dasharray="4 3" {}
+                text x="2" y=(y(band) + 4.0) font-size="10" fill="#57606a" { (band) }
+            }
+            polyline points=(line) fill="none" stroke="#0969da" stroke-width="2" {}
+            @for (i, (label, v)) in points.iter().enumerate() {
+                circle cx=(x(i)) cy=(y(*v)) r="4" fill=(band_colour(*v)) {
+                    title { (format!("{label}: {v:.1}")) }
+                }
+                text x=(x(i)) y=(h - 8.0) font-size="10" text-anchor="middle" fill="#57606a" { (label) }
+            }
+        }
+    }
+}

@@ -1,0 +1,602 @@
+//! The pages, as maud templates: layout, login, risk list, customer,
+//! interventions board, KPI and models. No inline scripts or styles.
+
+use maud::{html, Markup, DOCTYPE};
+
+use super::charts;
+use super::Session;
+use churnguard_core::features::FEATURES;
+use churnguard_core::interventions::SaveRate;
+use churnguard_core::models::Reason;
+use churnguard_store::CustomerScoreRecord;
+
+/// The page frame: skip link, navigation, the signed-in user, content.
+pub fn layout(title: &str, session: Option<&Session>, active: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · churnguard" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { "churnguard" }
+                    @if let Some(s) = session {
+                        nav aria-label="Main" {
+                            ul {
+                                @for (href, label) in [("/", "Risk list"), ("/interventions", "Interventions"), ("/kpi", "KPI"), ("/models", "Models")] {
+                                    li { a href=(href) aria-current=[(active == label).then_some("page")] { (label) } }
+                                }
+                            }
+                        }
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            span.who { (s.name) " (" (s.role.name()) ")" }
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+}
+
+/// The sign-in form.
+pub fn login(error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        "",
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/login" {
+                label for="api_key" { "API key" }
+                input #api_key type="password" name="api_key" autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+            p.hint { "Use the API key you were given; its role decides what you can change." }
+        },
+    )
+}
+
+/// A band as a badge with its name (never colour alone).
+pub fn band(b: &str) -> Markup {
+    html! { span class=(format!("band band-{b}")) { (b) } }
+}
+
+/// An arrow and the change, for a trend.
+pub fn trend(change: Option<f64>, direction: &str) -> Markup {
+    let (arrow, label) = match direction {
+        "up" => ("▲", "rising"),
+        "down" => ("▼", "falling"),
+        "flat" => ("▶", "steady"),
+        _ => ("•", "new"),
+    };
+    html! {
+        span class=(format!("trend trend-{direction}")) title=(label) {
+            span aria-hidden="true" { (arrow) }
+            span.sr { (label) }
+            @if let Some(c) = change { " " (format!("{c:+.1}")) }
+        }
+    }
+}
+
+/// A reason in plain words: the feature's meaning and the customer's value.
+pub fn plain_reason(r: &Reason) -> String {
+    let base = r.feature.split('=').next().unwrap_or(&r.feature);
+    match FEATURES.iter().find(|f| f.name == base) {
+        Some(f) => format!("{}: {}", f.meaning, r.value),
+        None => format!("{} is {}", r.feature.replace('_', " "), r.value),
+    }
+}
+
+fn money(v: f64) -> String {
+    let v = v.round() as i64;
+    let s = v.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if v < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// The risk-list filters and page state.
+pub struct RiskView<'a> {
+    /// Rows of this page.
+    pub rows: &'a [CustomerScoreRecord],
+    /// Matching rows in total.
+    pub total: usize,
+    /// The run shown.
+    pub run_id: &'a str,
+    /// Its snapshot.
+    pub snapshot: &'a str,
+    /// Query-string values: band, owner, segment, q, sort, order.
+    pub band: &'a str,
+    /// Owner filter.
+    pub owner: &'a str,
+    /// Segment filter.
+    pub segment: &'a str,
+    /// Search text.
+    pub q: &'a str,
+    /// Sort column.
+    pub sort: &'a str,
+    /// `asc` or `desc`.
+    pub order: &'a str,
+    /// Link to the next page, if any.
+    pub next: Option<String>,
+    /// The query string of the current filters (for export and sorting links).
+    pub query: String,
+    /// The signed-in user's own accounts filter, if the key names an owner.
+    pub my_owner: Option<&'a str>,
+}
+
+fn sort_link(view: &RiskView<'_>, column: &str, label: &str) -> Markup {
+    let active = view.sort == column;
+    let next_order = if active && view.order == "desc" {
+        "asc"
+    } else {
+        "desc"
+    };
+    let aria = match (active, view.order) {
+        (true, "asc") => Some("ascending"),
+        (true, _) => Some("descending"),
+        _ => None,
+    };
+    let href = format!(
+        "/?band={}&owner={}&segment={}&q={}&sort={column}&order={next_order}",
+        enc(view.band),
+        enc(view.owner),
+        enc(view.segment),
+        enc(view.q)
+    );
+    html! {
+        th scope="col" aria-sort=[aria] {
+            a href=(href) { (label) @if active { span aria-hidden="true" { @if view.order == "asc" { " ↑" } @else { " ↓" } } } }
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The morning view: the risk list.
+pub fn risk_list(session: &Session, v: &RiskView<'_>) -> Markup {
+    layout(
+        "Risk list",
+        Some(session),
+        "Risk list",
+        html! {
+            h1 { "Risk list" }
+            p.meta { "Run " code { (v.run_id) } ", snapshot " (v.snapshot) ". " (v.total) " customers match; sorted by " (v.sort.replace('_', " ")) "." }
+            form.filters method="get" action="/" role="search" {
+                div {
+                    label for="band" { "Band" }
+                    select #band name="band" {
+                        option value="" selected[v.band.is_empty()] { "all" }
+                        @for b in ["red", "yellow", "green"] {
+                            option value=(b) selected[v.band == b] { (b) }
+                        }
+                    }
+                }
+                div {
+                    label for="owner" { "Owner" }
+                    input #owner name="owner" value=(v.owner) placeholder="account manager id" size="10";
+                }
+                div {
+                    label for="segment" { "Segment" }
+                    input #segment name="segment" value=(v.segment) placeholder="plan" size="10";
+                }
+                div {
+                    label for="q" { "Customer" }
+                    input #q name="q" type="search" value=(v.q) placeholder="id or name";
+                }
+                input type="hidden" name="sort" value=(v.sort);
+                input type="hidden" name="order" value=(v.order);
+                button type="submit" { "Filter" }
+                @if let Some(me) = v.my_owner {
+                    a.button href=(format!("/?owner={}", enc(me))) { "My accounts" }
+                }
+                a.button href=(format!("/risk-list.csv?{}", v.query)) download { "Export CSV" }
+            }
+            div.scroll {
+                table.risk {
+                    caption.sr { "Customers by expected loss" }
+                    thead { tr {
+                        (sort_link(v, "name", "Customer"))
+                        (sort_link(v, "owner", "Owner"))
+                        (sort_link(v, "band", "Band"))
+                        (sort_link(v, "health", "Health"))
+                        (sort_link(v, "churn_probability", "Churn p"))
+                        (sort_link(v, "clv", "CLV"))
+                        (sort_link(v, "expected_loss", "Expected loss"))
+                        th scope="col" { "Top reason" }
+                        th scope="col" { "Intervention" }
+                    } }
+                    tbody {
+                        @for r in v.rows {
+                            tr {
+                                td { a href=(format!("/customers/{}", enc(&r.customer_id))) { (r.name.as_deref().unwrap_or(&r.customer_id)) } }
+                                td { (r.owner.as_deref().unwrap_or("–")) }
+                                td { (band(&r.band)) }
+                                td.num { (format!("{:.1}", r.health)) " " (trend(r.health_change, &r.trend)) }
+                                td.num { (format!("{:.1}%", 100.0 * r.churn_probability)) }
+                                td.num { (money(r.clv)) }
+                                td.num { (money(r.expected_loss)) }
+                                td { @if let Some(x) = r.reasons.first() { (plain_reason(x)) } @else { "–" } }
+                                td { (r.intervention.as_deref().unwrap_or("–")) }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Pages" {
+                a href=(format!("/?{}", v.query)) { "First page" }
+                @if let Some(n) = &v.next { " " a rel="next" href=(n) { "Next page" } }
+            }
+        },
+    )
+}
+
+/// An intervention row of the customer page or the board.
+pub struct InterventionRow {
+    /// Id.
+    pub id: i64,
+    /// Customer id.
+    pub customer_id: String,
+    /// Playbook.
+    pub playbook: String,
+    /// Owner.
+    pub owner: String,
+    /// Status.
+    pub status: String,
+    /// Arm.
+    pub arm: String,
+    /// Created (date).
+    pub created: String,
+    /// Due (date and time).
+    pub due: String,
+    /// Past due and still open.
+    pub overdue: bool,
+    /// Staff outcome.
+    pub outcome: Option<String>,
+    /// Priority.
+    pub priority: u32,
+}
+
+fn outcome_forms(session: &Session, i: &InterventionRow, back: &str) -> Markup {
+    html! {
+        @if session.role >= crate::auth::Role::Admin && i.arm == "treated" {
+            form.inline method="post" action=(format!("/interventions/{}/outcome", i.id)) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="back" value=(back);
+                label for=(format!("outcome-{}", i.id)) { "Outcome" }
+                select id=(format!("outcome-{}", i.id)) name="outcome" {
+                    @for o in ["retained", "churned", "unreachable", "declined"] { option value=(o) { (o) } }
+                }
+                label.sr for=(format!("note-{}", i.id)) { "Note" }
+                input id=(format!("note-{}", i.id)) name="note" placeholder="note" size="12";
+                button type="submit" data-confirm="Record this outcome?" { "Record outcome" }
+            }
+            @if i.status == "open" {
+                form.inline method="post" action=(format!("/interventions/{}/done", i.id)) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    input type="hidden" name="back" value=(back);
+                    button type="submit" data-confirm="Mark as done?" { "Mark done" }
+                }
+            }
+        }
+    }
+}
+
+/// What the customer page shows.
+pub struct CustomerView<'a> {
+    /// The newest score.
+    pub latest: &'a CustomerScoreRecord,
+    /// Every score, oldest first.
+    pub history: Vec<(String, f64)>,
+    /// Interventions on record.
+    pub interventions: Vec<InterventionRow>,
+    /// A message after an action.
+    pub flash: Option<&'a str>,
+}
+
+/// One customer: gauge, components, history, reasons, value, interventions.
+pub fn customer(session: &Session, v: &CustomerView<'_>) -> Markup {
+    let r = v.latest;
+    let title = r.name.clone().unwrap_or_else(|| r.customer_id.clone());
+    let back = format!("/customers/{}", enc(&r.customer_id));
+    layout(
+        &title,
+        Some(session),
+        "",
+        html! {
+            p { a href="/" { "← Risk list" } }
+            h1 { (title) " " span.id { "#" (r.customer_id) } }
+            @if let Some(f) = v.flash { p.flash role="status" { (f) } }
+            div.cards {
+                section.card aria-labelledby="h-health" {
+                    h2 #h-health { "Health" }
+                    (charts::gauge(r.health, &format!("{} band", r.band)))
+                    p { (band(&r.band)) " " (trend(r.health_change, &r.trend)) " · profile " (r.profile) }
+                    h3 { "Why the score is what it is" }
+                    (charts::component_bars(&r.components))
+                }
+                section.card aria-labelledby="h-risk" {
+                    h2 #h-risk { "Churn risk" }
+                    p.big { (format!("{:.1}%", 100.0 * r.churn_probability)) }
+                    p { "Most likely type: " (r.churn_type.as_deref().unwrap_or("unknown")) }
+                    h3 { "Top reasons" }
+                    @if r.reasons.is_empty() { p { "No input pushes this customer's risk up." } }
+                    ol { @for x in &r.reasons { li { (plain_reason(x)) } } }
+                }
+                section.card aria-labelledby="h-value" {
+                    h2 #h-value { "Value" }
+                    dl {
+                        dt { "CLV" } dd { (money(r.clv)) }
+                        dt { "CLV / CAC" } dd { @if let Some(x) = r.clv_cac { (format!("{x:.1}")) @if x < 3.0 { " " span.warn { "below 3" } } } @else { "–" } }
+                        dt { "Expected loss" } dd { (money(r.expected_loss)) }
+                        dt { "Owner" } dd { (r.owner.as_deref().unwrap_or("–")) }
+                        dt { "Segment" } dd { (r.segment.as_deref().unwrap_or("–")) }
+                    }
+                }
+            }
+            section aria-labelledby="h-history" {
+                h2 #h-history { "Health history" }
+                (charts::history_line(&v.history))
+            }
+            section aria-labelledby="h-iv" {
+                h2 #h-iv { "Interventions" }
+                @if v.interventions.is_empty() { p { "None on record." } }
+                @else {
+                    div.scroll { table {
+                        thead { tr { th scope="col" { "Playbook" } th scope="col" { "Owner" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" { "Due" } th scope="col" { "Outcome" } th scope="col" { "Actions" } } }
+                        tbody { @for i in &v.interventions {
+                            tr.overdue[i.overdue] {
+                                td { (i.playbook) @if i.arm == "control" { " " span.tag { "control" } } }
+                                td { (i.owner) }
+                                td { (i.status) @if i.overdue { " " span.warn { "overdue" } } }
+                                td { (i.created) }
+                                td { (i.due) }
+                                td { (i.outcome.as_deref().unwrap_or("–")) }
+                                td { (outcome_forms(session, i, &back)) }
+                            }
+                        } }
+                    } }
+                }
+            }
+        },
+    )
+}
+
+/// The interventions board: open work by owner, overdue first, and the save rate.
+pub fn board(
+    session: &Session,
+    as_of: &str,
+    by_owner: &[(String, Vec<InterventionRow>)],
+    save: Option<&SaveRate>,
+) -> Markup {
+    layout(
+        "Interventions",
+        Some(session),
+        "Interventions",
+        html! {
+            h1 { "Interventions" }
+            section.card aria-labelledby="h-save" {
+                h2 #h-save { "Treated against control" }
+                @if let Some(s) = save {
+                    p {
+                        "Churn within the outcome window: treated " strong { (format!("{:.1}%", 100.0 * s.treated.churn_rate())) }
+                        " (" (s.treated.customers) " customers), control " strong { (format!("{:.1}%", 100.0 * s.control.churn_rate())) }
+                        " (" (s.control.customers) ")."
+                    }
+                    p {
+                        "Save rate " strong { (format!("{:+.1} points", 100.0 * s.absolute)) }
+                        " (95% interval " (format!("{:+.1} to {:+.1}", 100.0 * s.absolute_ci.0, 100.0 * s.absolute_ci.1)) ")"
+                        @if let (Some(r), Some((a, b))) = (s.relative, s.relative_ci) {
+                            "; " (format!("{:.0}%", 100.0 * r)) " of would-be churners saved (" (format!("{:.0}% to {:.0}%", 100.0 * a, 100.0 * b)) ")"
+                        }
+                        "."
+                    }
+                } @else {
+                    p { "No settled outcomes in both arms yet: run " code { "churnguard outcomes" } " once churn data after the interventions is in." }
+                }
+            }
+            p.meta { "Open interventions as of " (as_of) ", most urgent first; overdue ones are marked." }
+            @if by_owner.is_empty() { p { "No open interventions." } }
+            @for (owner, rows) in by_owner {
+                section.owner aria-label=(format!("Owner {owner}")) {
+                    h2 { (owner) " " span.count { "(" (rows.len()) ")" } }
+                    div.scroll { table {
+                        thead { tr { th scope="col" { "Customer" } th scope="col" { "Playbook" } th scope="col" { "Priority" } th scope="col" { "Due" } th scope="col" { "Actions" } } }
+                        tbody { @for i in rows {
+                            tr.overdue[i.overdue] {
+                                td { a href=(format!("/customers/{}", enc(&i.customer_id))) { (i.customer_id) } }
+                                td { (i.playbook) }
+                                td.num { (i.priority) }
+                                td { (i.due) @if i.overdue { " " span.warn { "overdue" } } }
+                                td { (outcome_forms(session, i, "/interventions")) }
+                            }
+                        } }
+                    } }
+                }
+            }
+        },
+    )
+}
+
+/// The KPI page.
+pub fn kpi(
+    session: &Session,
+    role: &str,
+    stage: &str,
+    run: Option<&str>,
+    cards: &[serde_json::Value],
+    weights: &[serde_json::Value],
+) -> Markup {
+    let metrics: Vec<String> = cards
+        .first()
+        .and_then(|c| c["metrics"].as_array())
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m["metric"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    layout(
+        "KPI",
+        Some(session),
+        "KPI",
+        html! {
+            h1 { "KPI scorecards" }
+            form.filters method="get" action="/kpi" {
+                div {
+                    label for="role" { "Role" }
+                    select #role name="role" {
+                        @for (v, l) in [("account_manager", "Account managers"), ("acquisition", "Acquisition reps")] {
+                            option value=(v) selected[role == v] { (l) }
+                        }
+                    }
+                }
+                div {
+                    label for="stage" { "Business stage" }
+                    select #stage name="stage" {
+                        @for s in ["balanced", "growth", "mature"] { option value=(s) selected[stage == s] { (s) } }
+                    }
+                }
+                button type="submit" { "Show" }
+            }
+            @match run {
+                None => p { "No scoring run yet." },
+                Some(run) => {
+                    p.meta { "Run " code { (run) } ". Metrics are normalised within peer groups (50 = the group's mean); each cell shows the points the metric adds. ★ marks the top 10%." }
+                    div.scroll { table.kpi {
+                        thead { tr {
+                            th scope="col" { "Rank" } th scope="col" { "Name" } th scope="col" { "Peers" } th scope="col" { "Customers" } th scope="col" { "Score" }
+                            @for m in &metrics { th scope="col" { (m.replace('_', " ")) } }
+                        } }
+                        tbody { @for c in cards {
+                            tr {
+                                td.num { (c["rank"]) @if c["top"].as_bool() == Some(true) { " " span title="top 10%" { "★" } span.sr { "top 10%" } } }
+                                td { (c["name"].as_str().unwrap_or("")) }
+                                td { (c["peer_group"].as_str().unwrap_or("")) }
+                                td.num { (c["customers"]) }
+                                td.num { strong { (format!("{:.1}", c["composite"].as_f64().unwrap_or(0.0))) } }
+                                @for m in c["metrics"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                                    td.num {
+                                        @if m["weight"].as_f64().unwrap_or(0.0) > 0.0 {
+                                            (format!("{:.1}", m["contribution"].as_f64().unwrap_or(0.0)))
+                                        } @else { span.muted { "reported" } }
+                                        br;
+                                        span.muted { @match m["value"].as_f64() { Some(x) => (format!("{x:.3}")), None => "–" } }
+                                    }
+                                }
+                            }
+                        } }
+                    } }
+                    h2 { "Configured and data-driven weights" }
+                    p.meta { "Suggested weights follow each metric's rank correlation with the retention of the employees' customers; they describe association, not cause." }
+                    table {
+                        thead { tr { th scope="col" { "Metric" } th scope="col" { "Configured" } th scope="col" { "Correlation" } th scope="col" { "Suggested" } } }
+                        tbody { @for w in weights {
+                            tr {
+                                td { (w["metric"].as_str().unwrap_or("").replace('_', " ")) }
+                                td.num { (format!("{:.0}%", 100.0 * w["configured"].as_f64().unwrap_or(0.0))) }
+                                td.num { @match w["correlation"].as_f64() { Some(x) => (format!("{x:+.2}")), None => "–" } }
+                                td.num { (format!("{:.0}%", 100.0 * w["suggested"].as_f64().unwrap_or(0.0))) }
+                            }
+                        } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One registry row.
+pub struct ModelRow {
+    /// Id.
+    pub id: String,
+    /// Family.
+    pub family: String,
+    /// Created.
+    pub created: String,
+    /// Test metrics.
+    pub roc_auc: Option<f64>,
+    /// Test PR-AUC.
+    pub pr_auc: Option<f64>,
+    /// Test log loss.
+    pub log_loss: f64,
+    /// Test Brier.
+    pub brier: f64,
+    /// Champion.
+    pub champion: bool,
+    /// Serving.
+    pub serving: bool,
+    /// Has a report.
+    pub report: bool,
+}
+
+/// The models page: registry, champion, leaderboard, reports.
+pub fn models(session: &Session, rows: &[ModelRow]) -> Markup {
+    let opt = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |x| format!("{x:.3}"));
+    layout(
+        "Models",
+        Some(session),
+        "Models",
+        html! {
+            h1 { "Models" }
+            p.meta { "Newest first. Test metrics are on held-out rows the model never saw." }
+            div.scroll { table {
+                thead { tr { th scope="col" { "Version" } th scope="col" { "Family" } th scope="col" { "Trained" } th scope="col" { "ROC-AUC" } th scope="col" { "PR-AUC" } th scope="col" { "Log loss" } th scope="col" { "Brier" } th scope="col" { "Status" } th scope="col" { "Report" } } }
+                tbody { @for m in rows {
+                    tr {
+                        td { code { (m.id) } }
+                        td { (m.family) }
+                        td { (m.created) }
+                        td.num { (opt(m.roc_auc)) }
+                        td.num { (opt(m.pr_auc)) }
+                        td.num { (format!("{:.4}", m.log_loss)) }
+                        td.num { (format!("{:.4}", m.brier)) }
+                        td { @if m.champion { span.tag { "champion" } } " " @if m.serving { span.tag { "serving" } } }
+                        td { @if m.report { a href=(format!("/models/{}/report", enc(&m.id))) { "Training report" } } @else { "–" } }
+                    }
+                } }
+            } }
+        },
+    )
+}
+
+/// A plain message page (errors, forbidden).
+pub fn message(session: Option<&Session>, title: &str, text: &str) -> Markup {
+    layout(
+        title,
+        session,
+        "",
+        html! { h1 { (title) } p { (text) } p { a href="/" { "Back to the risk list" } } },
+    )
+}

@@ -1,0 +1,310 @@
+//! The training report: one self-contained HTML page with inline SVG charts
+//! (ROC and PR curves, reliability diagram, lift chart, feature importance,
+//! the tree's rules and the leaderboard). No scripts, no CDN: it opens offline.
+
+use std::fmt::Write;
+
+use crate::TrainReport;
+use churnguard_core::eval;
+use churnguard_core::models::ChurnModel;
+
+const W: f64 = 360.0;
+const H: f64 = 300.0;
+const PAD: f64 = 44.0;
+const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A line chart on [0,1]×[0,ymax] with one polyline per series.
+fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    ymax: f64,
+    series: &[(String, Vec<(f64, f64)>)],
+    diagonal: bool,
+) -> String {
+    let sx = |x: f64| PAD + x.clamp(0.0, 1.0) * (W - PAD - 10.0);
+    let sy = |y: f64| H - PAD - (y / ymax).clamp(0.0, 1.0) * (H - PAD - 24.0);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<figure><svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}"><title>{t}</title>"##,
+        t = esc(title)
+    );
+    let _ = write!(
+        s,
+        r##"<rect x="{PAD}" y="24" width="{}" height="{}" fill="#fafafa" stroke="#999"/>"##,
+        W - PAD - 10.0,
+        H - 2.0 * PAD + 20.0
+    );
+    for k in 0..=4 {
+        let v = k as f64 / 4.0;
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" font-size="10" text-anchor="middle">{v:.2}</text>"##,
+            sx(v),
+            H - PAD + 14.0
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" font-size="10" text-anchor="end">{:.2}</text>"##,
+            PAD - 4.0,
+            sy(v * ymax) + 3.0,
+            v * ymax
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="{}" font-size="11" text-anchor="middle">{}</text>"##,
+        (W + PAD) / 2.0,
+        H - 8.0,
+        esc(x_label)
+    );
+    let _ = write!(
+        s,
+        r##"<text x="12" y="{}" font-size="11" text-anchor="middle" transform="rotate(-90 12 {})">{}</text>"##,
+        H / 2.0,
+        H / 2.0,
+        esc(y_label)
+    );
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="16" font-size="13" text-anchor="middle" font-weight="bold">{}</text>"##,
+        W / 2.0,
+        esc(title)
+    );
+    if diagonal {
+        let _ = write!(
+            s,
+            r##"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#bbb" stroke-dasharray="4 3"/>"##,
+            sx(0.0),
+            sy(0.0),
+            sx(1.0),
+            sy(ymax.min(1.0))
+        );
+    }
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        let _ = write!(
+            s,
+            r##"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"##,
+            path.join(" ")
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" font-size="11" fill="{color}">{}</text>"##,
+            PAD + 8.0,
+            40.0 + 14.0 * i as f64,
+            esc(name)
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
+    let h = 30.0 + 18.0 * bars.len() as f64;
+    let max = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1e-12);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<figure><svg viewBox="0 0 {W} {h}" width="{W}" height="{h}" role="img" aria-label="{t}"><title>{t}</title>"##,
+        t = esc(title)
+    );
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="16" font-size="13" text-anchor="middle" font-weight="bold">{}</text>"##,
+        W / 2.0,
+        esc(title)
+    );
+    for (i, (name, v)) in bars.iter().enumerate() {
+        let y = 26.0 + 18.0 * i as f64;
+        let w = (v / max) * (W - 200.0);
+        let _ = write!(
+            s,
+            r##"<text x="150" y="{}" font-size="10" text-anchor="end">{}</text>"##,
+            y + 11.0,
+            esc(name)
+        );
+        let _ = write!(
+            s,
+            r##"<rect x="155" y="{y}" width="{w:.1}" height="13" fill="#1f77b4"/>"##
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" font-size="9">{v:.3}</text>"##,
+            158.0 + w,
+            y + 10.0
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{v:.4}"))
+}
+
+/// Renders the report of a training run. `ids` are the saved version ids, in
+/// the order of `report.results`.
+pub fn render(report: &TrainReport, dataset: &str, ids: &[String]) -> String {
+    let mut roc = Vec::new();
+    let mut pr = Vec::new();
+    let mut rel = Vec::new();
+    let mut lift = Vec::new();
+    let mut lift_max: f64 = 1.0;
+    for r in &report.results {
+        let (y, p) = (&r.test_labels, &r.test_probabilities);
+        let name = r.model.family().to_string();
+        roc.push((
+            name.clone(),
+            eval::roc_curve(y, p)
+                .into_iter()
+                .map(|pt| (pt.fpr, pt.tpr))
+                .collect(),
+        ));
+        pr.push((
+            name.clone(),
+            eval::pr_curve(y, p)
+                .into_iter()
+                .map(|pt| (pt.recall, pt.precision))
+                .collect(),
+        ));
+        rel.push((
+            name.clone(),
+            eval::reliability(y, p, 10)
+                .into_iter()
+                .filter(|b| b.count > 0)
+                .map(|b| (b.mean_predicted, b.observed_rate))
+                .collect(),
+        ));
+        let curve: Vec<(f64, f64)> = eval::lift_curve(y, p, 20)
+            .into_iter()
+            .map(|l| (l.fraction, l.lift))
+            .collect();
+        lift_max = curve.iter().map(|c| c.1).fold(lift_max, f64::max);
+        lift.push((name, curve));
+    }
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>churnguard training report: {d}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#222;max-width:1200px}}table{{border-collapse:collapse;margin:.5rem 0}}td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}}th{{background:#eee}}td:first-child,th:first-child{{text-align:left}}figure{{display:inline-block;margin:.5rem}}.rules li{{font-family:monospace;margin:.2rem 0}}</style></head><body>
+<h1>Training report: {d}</h1><p>Split: {split}. Rows: train {a}, validation {b}, test {c}; churners in train {bal:.2}%.</p>"##,
+        d = esc(dataset),
+        split = esc(&report.split),
+        a = report.rows.0,
+        b = report.rows.1,
+        c = report.rows.2,
+        bal = 100.0 * report.class_balance
+    );
+    html.push_str("<h2>Leaderboard (held-out test rows)</h2><table><tr><th>model</th><th>id</th><th>ROC-AUC</th><th>PR-AUC</th><th>log loss</th><th>Brier</th><th>ECE</th><th>lift@10%</th><th>capture@10%</th><th>threshold</th><th>test profit</th><th>fit (s)</th><th>ms / 1k rows</th></tr>");
+    for (i, r) in report.results.iter().enumerate() {
+        let m = &r.test;
+        let champ = if i == report.champion {
+            " (champion)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}{champ}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{:.1}%</td><td>{:.3}</td><td>{:.0}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            r.model.family(),
+            esc(ids.get(i).map_or("", String::as_str)),
+            opt(m.roc_auc),
+            opt(m.pr_auc),
+            m.log_loss,
+            m.brier,
+            m.ece,
+            m.lift_10,
+            100.0 * m.capture_10,
+            r.threshold.threshold,
+            r.test_profit,
+            r.fit_seconds,
+            r.predict_ms_per_1k
+        );
+    }
+    html.push_str("</table><p>The champion has the highest validation ROC-AUC (ties: lower validation log loss); test rows never choose.</p>");
+    for (family, why) in &report.skipped {
+        let _ = write!(html, "<p>Skipped {family}: {}</p>", esc(why));
+    }
+    html.push_str("<h2>Curves</h2>");
+    html.push_str(&line_chart(
+        "ROC curve",
+        "false positive rate",
+        "true positive rate",
+        1.0,
+        &roc,
+        true,
+    ));
+    html.push_str(&line_chart(
+        "Precision-recall curve",
+        "recall",
+        "precision",
+        1.0,
+        &pr,
+        false,
+    ));
+    html.push_str(&line_chart(
+        "Reliability diagram",
+        "mean predicted probability",
+        "observed churn rate",
+        1.0,
+        &rel,
+        true,
+    ));
+    html.push_str(&line_chart(
+        "Lift chart",
+        "share of customers targeted (riskiest first)",
+        "lift",
+        lift_max.ceil(),
+        &lift,
+        false,
+    ));
+    html.push_str("<h2>Feature importance</h2>");
+    for r in &report.results {
+        let bars: Vec<(String, f64)> = r.model.importance().into_iter().take(15).collect();
+        html.push_str(&bar_chart(&format!("{}", r.model.family()), &bars));
+    }
+    for r in &report.results {
+        if let ChurnModel::Tree(tree) = &r.model.model {
+            let _ = write!(html, "<h2>Churn-path rules of the tree ({} leaves, riskiest first)</h2><ol class=\"rules\">", tree.n_leaves());
+            for rule in tree.rules(&r.model.preprocessor) {
+                let _ = write!(html, "<li>{}</li>", esc(&rule.to_string()));
+            }
+            html.push_str("</ol>");
+        }
+        if let ChurnModel::Logistic(m) = &r.model.model {
+            html.push_str("<h2>Logistic regression: odds ratios</h2><p>Per standard deviation of a numeric input, or for being in a category level.</p><table><tr><th>input</th><th>coefficient</th><th>odds ratio</th></tr>");
+            let mut pairs: Vec<(String, f64)> = r
+                .model
+                .preprocessor
+                .encoded_names()
+                .into_iter()
+                .zip(m.coefficients.iter().copied())
+                .collect();
+            pairs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+            for (name, c) in pairs {
+                let _ = write!(
+                    html,
+                    "<tr><td>{}</td><td>{c:.4}</td><td>{:.3}</td></tr>",
+                    esc(&name),
+                    c.exp()
+                );
+            }
+            html.push_str("</table>");
+        }
+    }
+    html.push_str("</body></html>\n");
+    html
+}
