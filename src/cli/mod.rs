@@ -432,22 +432,8 @@ fn demo(args: &DemoArgs) -> Result<()> {
         out: features_path.clone(),
         as_of: None,
     })?;
-    println!("\n== 3. train and compare models ==");
-    let models_dir = args.out.join("models");
-    models::train(&models::TrainArgs {
-        data: features_path.clone(),
-        schema: None,
-        config: None,
-        families: Vec::new(),
-        seed: Some(args.seed),
-        cv: None,
-        registry: models_dir.clone(),
-        no_promote: false,
-        truth: Some(data_dir.clone()),
-    })?;
-
-    // The action loop: a fresh store, monthly runs ending today, outcomes
-    // of the runs old enough to have them, scorecards.
+    // A fresh store for this demo: the training run's promotion, then the
+    // scoring runs, outcomes and scorecards go into it.
     let db = args.out.join("churnguard.db");
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{}{suffix}", db.display()));
@@ -459,6 +445,28 @@ fn demo(args: &DemoArgs) -> Result<()> {
         config: args.config.clone(),
         store: Some(format!("sqlite://{}", db.display())),
     };
+    println!("\n== 3. train and compare models ==");
+    let models_dir = args.out.join("models");
+    models::train(&models::TrainArgs {
+        data: features_path.clone(),
+        schema: None,
+        config: None,
+        families: Vec::new(),
+        seed: Some(args.seed),
+        cv: None,
+        origins: None,
+        tune: false,
+        budget: None,
+        final_refit: None,
+        registry: models_dir.clone(),
+        no_promote: false,
+        force_promote: false,
+        store: store.store.clone(),
+        truth: Some(data_dir.clone()),
+    })?;
+
+    // The action loop: monthly runs ending today, outcomes of the runs old
+    // enough to have them, scorecards.
     let tables = data::load_tables(&data_dir, LoadOptions::default())?;
     let latest = features::latest_snapshot(&tables)?;
     let data_end = tables.data_end().context("generated data has dates")?;

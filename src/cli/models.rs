@@ -7,9 +7,8 @@ use polars::prelude::*;
 
 use crate::data::{self, flat};
 use crate::eval;
-use crate::features;
 use crate::models::{labels_from_frame, Batch, ChurnModel, Family};
-use crate::registry::{self, Manifest, Registry, RowCounts};
+use crate::registry::{Manifest, Registry};
 use crate::train::{self, TrainConfig, TrainInput, TrainReport};
 
 /// Flags of `churnguard train`.
@@ -30,19 +29,73 @@ pub struct TrainArgs {
     /// Seed of the split and learners (overrides the config).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// k-fold cross-validation on the training rows (overrides the config; 0 = off).
+    /// Folds of the cross-validation on a flat table's training rows
+    /// (overrides the config; default 5).
     #[arg(long)]
     pub cv: Option<usize>,
+    /// Backtest origins of event data (overrides the config; default 3).
+    #[arg(long)]
+    pub origins: Option<usize>,
+    /// Search each family's hyperparameters on training rows first.
+    #[arg(long)]
+    pub tune: bool,
+    /// Time for the search, shared by the families: `90s`, `2m` (default 60s).
+    #[arg(long, value_parser = parse_duration_secs)]
+    pub budget: Option<f64>,
+    /// What the saved models are refitted on: `training` (default) or `all`
+    /// (test rows too; the reported figures are those measured before).
+    #[arg(long, value_enum)]
+    pub final_refit: Option<FinalRefitArg>,
     /// Model registry directory.
     #[arg(long, default_value = "models")]
     pub registry: PathBuf,
     /// Do not move the champion alias to this run's best model.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force_promote")]
     pub no_promote: bool,
+    /// Promote this run's best model even if it does not beat the current
+    /// champion on the validation rows (audit-logged).
+    #[arg(long)]
+    pub force_promote: bool,
+    /// Store URL for the audit log of promotions: sqlite://PATH or
+    /// postgres://… (default: churnguard.toml's, or CHURNGUARD_DATABASE_URL).
+    #[arg(long)]
+    pub store: Option<String>,
     /// Generated data directory holding `truth_hazard`: also report the oracle's
     /// ROC-AUC on the same test rows (feature tables of generated data only).
     #[arg(long)]
     pub truth: Option<PathBuf>,
+}
+
+/// What the saved models are refitted on.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FinalRefitArg {
+    /// The training rows (test rows stay unseen).
+    Training,
+    /// Every labelled row.
+    All,
+}
+
+/// `90`, `90s`, `2m`, `1h` as seconds.
+fn parse_duration_secs(s: &str) -> std::result::Result<f64, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 60s, 2m or 1h"))?;
+    let scale = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    if v > 0.0 && v.is_finite() {
+        Ok(v * scale)
+    } else {
+        Err(format!("{s:?}: must be positive"))
+    }
 }
 
 /// Flags of `churnguard evaluate`.
@@ -113,40 +166,26 @@ pub struct RegistryArg {
     /// Model registry directory.
     #[arg(long, default_value = "models")]
     pub registry: PathBuf,
+    /// Config file and store (promotions and rollbacks go to its audit log).
+    #[command(flatten)]
+    pub store: super::actions::StoreArgs,
 }
 
-fn input_for_training(args: &TrainArgs) -> Result<(TrainInput, String, Vec<u8>, flat::FlatSchema)> {
-    let bytes = fs_bytes(&args.data)?;
-    let (table, snapshots, horizon, churn_types) = match &args.schema {
-        Some(schema_path) => {
-            let schema = flat::FlatSchema::load(schema_path)?;
-            (flat::load_flat(&args.data, &schema)?, None, 0, None)
-        }
-        None => {
-            let (numeric, categorical) = features::model_inputs();
-            let ft = flat::load_feature_table(&args.data, &numeric, &categorical)?;
-            if ft.unlabelled > 0 {
-                println!(
-                    "dropped {} rows whose label is not observed yet",
-                    ft.unlabelled
-                );
-            }
-            (
-                ft.table,
-                Some(ft.snapshots),
-                ft.horizon_days,
-                ft.churn_types,
-            )
-        }
-    };
-    let schema = table.schema.clone();
-    let mut input = training_input(&table, snapshots, horizon)?;
-    input.churn_types = churn_types;
-    Ok((input, schema.name.clone(), bytes, schema))
-}
-
-fn fs_bytes(path: &Path) -> Result<Vec<u8>> {
-    data::read_bytes(path).map_err(Into::into)
+/// Runs a registry change that is audit-logged, with the configured store.
+fn audited<T, Fut>(
+    store_args: &super::actions::StoreArgs,
+    change: impl FnOnce(crate::store::Store) -> Fut,
+) -> Result<T>
+where
+    Fut: std::future::Future<Output = crate::service::Result<T>>,
+{
+    let config = super::actions::load_config(store_args)?;
+    super::actions::runtime()?.block_on(async {
+        let store = crate::store::Store::connect(&config.app.store.url).await?;
+        let r = change(store.clone()).await;
+        store.close().await;
+        anyhow::Ok(r?)
+    })
 }
 
 fn batch_of(table: &flat::FlatTable) -> Result<Batch> {
@@ -159,22 +198,52 @@ fn batch_of(table: &flat::FlatTable) -> Result<Batch> {
     )?)
 }
 
-fn training_input(
-    table: &flat::FlatTable,
-    snapshots: Option<Vec<i32>>,
-    horizon: u32,
-) -> Result<TrainInput> {
-    let labels = labels_from_frame(&table.frame, "churned")?
-        .into_iter()
-        .map(|l| l.context("unlabelled row after filtering"))
-        .collect::<Result<Vec<u8>>>()?;
-    Ok(TrainInput {
-        batch: batch_of(table)?,
-        labels,
-        snapshots,
-        horizon_days: horizon,
-        churn_types: None,
-    })
+/// Progress of a training run on stderr: on a terminal, a one-line bar
+/// redrawn per neural epoch; into a file or a pipe, one line per stage and
+/// none per epoch, so logs stay readable.
+struct ProgressOut {
+    terminal: bool,
+    bar_open: bool,
+}
+
+impl ProgressOut {
+    fn new() -> ProgressOut {
+        ProgressOut {
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            bar_open: false,
+        }
+    }
+
+    fn show(&mut self, p: train::Progress) {
+        use std::io::Write;
+        match p {
+            train::Progress::Stage(s) => {
+                if self.bar_open {
+                    eprintln!();
+                    self.bar_open = false;
+                }
+                eprintln!("train: {s}");
+            }
+            train::Progress::Epoch(e) if self.terminal => {
+                let done = (20 * e.epoch / e.max_epochs.max(1)).min(20);
+                let auc = e
+                    .validation_auc
+                    .map_or_else(|| "-".into(), |a| format!("{a:.4}"));
+                eprint!(
+                    "\rneural [{}{}] epoch {:>3}/{} loss {:.4} val AUC {auc} ({})",
+                    "#".repeat(done),
+                    " ".repeat(20 - done),
+                    e.epoch,
+                    e.max_epochs,
+                    e.loss,
+                    e.device
+                );
+                let _ = std::io::stderr().flush();
+                self.bar_open = true;
+            }
+            train::Progress::Epoch(_) => {}
+        }
+    }
 }
 
 /// Runs `churnguard train`.
@@ -193,89 +262,67 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if let Some(cv) = args.cv {
         config.cv_folds = cv;
     }
-    let (input, dataset, bytes, schema) = input_for_training(args)?;
-    let mut last_epoch = 0;
-    let neural = crate::neural::NeuralProcess::find();
-    let mut on_epoch = |e: crate::models::neural::Epoch| {
-        // A one-line progress bar on stderr: epoch, loss, validation AUC.
-        use std::io::Write;
-        let done = (20 * e.epoch / e.max_epochs.max(1)).min(20);
-        let auc = e
-            .validation_auc
-            .map_or_else(|| "-".into(), |a| format!("{a:.4}"));
-        eprint!(
-            "\rneural [{}{}] epoch {:>3}/{} loss {:.4} val AUC {auc} ({})",
-            "#".repeat(done),
-            " ".repeat(20 - done),
-            e.epoch,
-            e.max_epochs,
-            e.loss,
-            e.device
-        );
-        let _ = std::io::stderr().flush();
-        last_epoch = e.epoch;
+    if let Some(n) = args.origins {
+        config.backtest_origins = n;
+    }
+    if args.tune {
+        config.tune.enabled = true;
+    }
+    if let Some(b) = args.budget {
+        config.tune.budget_secs = b;
+    }
+    if let Some(r) = args.final_refit {
+        config.final_refit = match r {
+            FinalRefitArg::Training => train::FinalRefit::Training,
+            FinalRefitArg::All => train::FinalRefit::All,
+        };
+    }
+    config.check()?;
+    let req = crate::service::TrainRunRequest {
+        data: args.data.clone(),
+        schema: args.schema.clone(),
+        config,
+        registry: args.registry.clone(),
+        promotion: if args.no_promote {
+            crate::service::Promotion::Never
+        } else if args.force_promote {
+            crate::service::Promotion::Force
+        } else {
+            crate::service::Promotion::IfBetter
+        },
     };
-    let report = train::train_with(
-        &input,
-        &config,
+    let neural = crate::neural::NeuralProcess::find();
+    let mut out = ProgressOut::new();
+    let mut progress = |p: train::Progress| out.show(p);
+    let summary = crate::service::train_run(
+        &req,
         train::Learners {
             neural: neural.as_ref().map(|n| n as &dyn train::NeuralTrainer),
-            on_epoch: &mut on_epoch,
+            progress: &mut progress,
         },
     )?;
-    if last_epoch > 0 {
-        eprintln!(" (early stopping kept the best epoch)");
+    if summary.data.unlabelled > 0 {
+        println!(
+            "dropped {} rows whose label is not observed yet",
+            summary.data.unlabelled
+        );
     }
-    print_leaderboard(&report);
+    let report = &summary.report;
+    print_leaderboard(report);
     if let Some(dir) = &args.truth {
-        print_oracle(dir, &input, &report)?;
+        print_oracle(dir, &summary.data.input, report)?;
     }
+    let config = super::actions::load_config(&super::actions::StoreArgs {
+        config: None,
+        store: args.store.clone(),
+    })?;
+    super::actions::runtime()?.block_on(async {
+        let store = crate::store::Store::connect(&config.app.store.url).await?;
+        let r = crate::service::record_training(&store, &summary, "cli").await;
+        store.close().await;
+        anyhow::Ok(r?)
+    })?;
     let registry = Registry::open(&args.registry)?;
-    let stamp = chrono::Utc::now();
-    let fingerprint = registry::fingerprint(&bytes);
-    let ids: Vec<String> = report
-        .results
-        .iter()
-        .map(|r| {
-            format!(
-                "{}-{}-{}",
-                stamp.format("%Y%m%d-%H%M%S%3f"),
-                r.model.family(),
-                &fingerprint[..6]
-            )
-        })
-        .collect();
-    let html = crate::report::render(&report, &dataset, &ids);
-    for (r, id) in report.results.iter().zip(&ids) {
-        let family = r.model.family();
-        let manifest = Manifest {
-            schema_version: registry::SCHEMA_VERSION,
-            id: id.clone(),
-            family,
-            churnguard_version: env!("CARGO_PKG_VERSION").into(),
-            created_at: stamp.to_rfc3339(),
-            dataset: dataset.clone(),
-            data_fingerprint: fingerprint.clone(),
-            hyperparameters: r.hyperparameters.clone(),
-            split: report.split.clone(),
-            rows: RowCounts {
-                train: report.rows.0,
-                validation: report.rows.1,
-                test: report.rows.2,
-            },
-            class_balance: report.class_balance,
-            validation: r.validation.clone(),
-            test: r.test.clone(),
-            threshold: r.threshold.threshold,
-            input: schema.clone(),
-            fit_seconds: r.fit_seconds,
-            predict_ms_per_1k: r.predict_ms_per_1k,
-            horizon_days: (input.horizon_days > 0).then_some(input.horizon_days),
-        };
-        registry.save(&manifest, &r.model, &[("report.html", html.as_bytes())])?;
-    }
-    let champion_id = &ids[report.champion];
-    let report_path = registry.version_dir(champion_id).join("report.html");
     println!();
     println!("split: {}", report.split);
     println!(
@@ -288,20 +335,24 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     for (family, why) in &report.skipped {
         println!("skipped {family}: {why}");
     }
-    for (r, id) in report.results.iter().zip(&ids) {
+    for (r, id) in report.results.iter().zip(&summary.ids) {
         println!(
             "saved {id} ({}) to {}",
             r.model.family(),
             registry.version_dir(id).display()
         );
     }
-    if args.no_promote {
-        println!("champion of this run: {champion_id} (not promoted: --no-promote)");
-    } else {
-        registry.promote(champion_id)?;
-        println!("champion: {champion_id} (highest validation ROC-AUC)");
-    }
-    println!("training report: {}", report_path.display());
+    let c = &summary.comparison;
+    println!(
+        "this run's champion: {} (validation ROC-AUC {}); current champion {} on the same {} rows: {}; {}",
+        summary.champion_id,
+        opt(c.challenger_auc),
+        c.current.as_deref().unwrap_or("(none)"),
+        c.rows,
+        opt(c.current_auc),
+        c.reason
+    );
+    println!("training report: {}", summary.report_path.display());
     let champ = &report.results[report.champion];
     if let ChurnModel::Tree(tree) = &champ.model.model {
         print_rules(tree, &champ.model.preprocessor, 5);
@@ -375,21 +426,25 @@ fn opt(v: Option<f64>) -> String {
 
 fn print_leaderboard(report: &TrainReport) {
     println!(
-        "{:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>12}",
+        "{:<10} {:>10} {:>15} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>12}",
         "model",
+        "val AUC",
+        "folds/origins",
         "ROC-AUC",
         "PR-AUC",
         "logloss",
         "Brier",
         "ECE",
-        "lift@10",
         "fit (s)",
         "ms/1k rows",
         "profit(test)"
     );
     let mut order: Vec<usize> = (0..report.results.len()).collect();
     order.sort_by(|a, b| {
-        let (x, y) = (&report.results[*a].test, &report.results[*b].test);
+        let (x, y) = (
+            &report.results[*a].validation,
+            &report.results[*b].validation,
+        );
         y.roc_auc
             .unwrap_or(0.0)
             .total_cmp(&x.roc_auc.unwrap_or(0.0))
@@ -399,23 +454,30 @@ fn print_leaderboard(report: &TrainReport) {
         let m = &r.test;
         let mark = if i == report.champion { "*" } else { "" };
         println!(
-            "{:<10} {:>8} {:>8} {:>8.4} {:>8.4} {:>8.4} {:>8.2} {:>9.2} {:>10.2} {:>12.0}",
+            "{:<10} {:>10} {:>15} {:>8} {:>8} {:>8.4} {:>8.4} {:>8.4} {:>9.2} {:>10.2} {:>12.0}",
             format!("{}{mark}", r.model.family()),
+            opt(r.validation.roc_auc),
+            format!("{:.4}±{:.4}", r.validation_auc.0, r.validation_auc.1),
             opt(m.roc_auc),
             opt(m.pr_auc),
             m.log_loss,
             m.brier,
             m.ece,
-            m.lift_10,
             r.fit_seconds,
             r.predict_ms_per_1k,
             r.test_profit
         );
-        if let Some((mean, sd)) = r.cv_roc_auc {
-            println!("{:<10} cross-validated ROC-AUC {mean:.4} ± {sd:.4}", "");
+        if let Some(t) = &r.churn_type {
+            println!(
+                "{:<10} churn type: ROC-AUC {} on {} test churners ({} involuntary)",
+                "",
+                opt(t.roc_auc),
+                t.churners,
+                t.involuntary
+            );
         }
     }
-    println!("(test metrics on held-out rows; * = champion)");
+    println!("(val AUC chooses the champion, *; the other figures are on held-out test rows)");
 }
 
 fn print_rules(tree: &crate::models::TreeModel, pre: &crate::models::Preprocessor, k: usize) {
@@ -615,17 +677,23 @@ pub fn models(cmd: &ModelsCommand) -> Result<()> {
                     }
                 }
                 ChurnModel::Tree(t) => print_rules(t, &model.preprocessor, 12),
-                ChurnModel::Neural(_) => {}
+                ChurnModel::Neural(_) | ChurnModel::Gbdt(_) => {}
             }
         }
-        ModelsCommand::Promote { id, registry } => {
-            let registry = Registry::open(&registry.registry)?;
-            registry.promote(id)?;
+        ModelsCommand::Promote { id, registry: r } => {
+            let registry = Registry::open(&r.registry)?;
+            audited(&r.store, |store| {
+                let (registry, id) = (registry.clone(), id.clone());
+                async move { crate::service::promote(&store, &registry, &id, "cli").await }
+            })?;
             println!("champion: {}", registry.resolve("champion")?);
         }
         ModelsCommand::Rollback(r) => {
             let registry = Registry::open(&r.registry)?;
-            let id = registry.rollback()?;
+            let id = audited(&r.store, |store| {
+                let registry = registry.clone();
+                async move { crate::service::rollback(&store, &registry, "cli").await }
+            })?;
             println!("champion rolled back to {id}");
         }
     }

@@ -76,9 +76,9 @@ fn close(a: &[f64], b: &[f64], what: &str) {
 
 fn families() -> Vec<Family> {
     if crate::support::neural().is_some() {
-        vec![Family::Logistic, Family::Tree, Family::Neural]
+        vec![Family::Logistic, Family::Tree, Family::Gbdt, Family::Neural]
     } else {
-        vec![Family::Logistic, Family::Tree]
+        vec![Family::Logistic, Family::Tree, Family::Gbdt]
     }
 }
 

@@ -123,7 +123,17 @@ fn logistic_and_tree_learn_the_generated_churn() {
         );
         assert!(r.test_probabilities.iter().all(|p| (0.0..=1.0).contains(p)));
     }
-    assert!(report.split.starts_with("time-based"), "{}", report.split);
+    assert!(
+        report.split.starts_with("rolling-origin backtest"),
+        "{}",
+        report.split
+    );
+    // Every family reports each origin; the earlier ones validate, the last tests.
+    for r in &report.results {
+        assert_eq!(r.origins.len(), 3, "{}", r.model.family());
+        assert_eq!(r.origins.iter().filter(|o| o.validation).count(), 2);
+        assert_eq!(r.test.n, r.origins[2].test_rows);
+    }
 }
 
 #[test]
@@ -229,6 +239,13 @@ fn manifest_for(id: &str, r: &churnguard::train::FamilyResult) -> churnguard::re
         fit_seconds: r.fit_seconds,
         predict_ms_per_1k: r.predict_ms_per_1k,
         horizon_days: Some(90),
+        protocol: None,
+        validation_auc: Some(r.validation_auc),
+        origins: r.origins.clone(),
+        final_refit: None,
+        churn_type: r.churn_type.clone(),
+        trials: Vec::new(),
+        comparison: None,
     }
 }
 
@@ -437,6 +454,14 @@ fn bad_training_config_names_the_key() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("logistic.l2"), "{err}");
+    let err = TrainConfig::from_toml("cv_folds = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cv_folds"), "{err}");
+    let err = TrainConfig::from_toml("[gbdt]\nlearning_rate = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("gbdt.learning_rate"), "{err}");
     let err = TrainConfig::from_toml("[tree]\nmax_depht = 3\n")
         .unwrap_err()
         .to_string();

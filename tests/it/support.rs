@@ -130,7 +130,7 @@ pub fn train(
     config: &churnguard::train::TrainConfig,
 ) -> churnguard::train::Result<churnguard::train::TrainReport> {
     let trainer = neural();
-    let mut quiet = |_: churnguard::models::neural::Epoch| {};
+    let mut quiet = |_: churnguard::train::Progress| {};
     churnguard::train::train_with(
         input,
         config,
@@ -138,7 +138,7 @@ pub fn train(
             neural: trainer
                 .as_ref()
                 .map(|t| t as &dyn churnguard::train::NeuralTrainer),
-            on_epoch: &mut quiet,
+            progress: &mut quiet,
         },
     )
 }

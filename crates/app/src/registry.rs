@@ -22,6 +22,8 @@ use churnguard_core::data::flat::FlatSchema;
 use churnguard_core::error::{ErrorKind, HasKind};
 use churnguard_core::eval::Metrics;
 use churnguard_core::models::{Family, FittedModel};
+use churnguard_train::report::ChampionComparison;
+use churnguard_train::{ChurnTypeMetrics, FinalRefit, OriginResult, Protocol, Trial};
 
 /// Result alias of the registry.
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -145,6 +147,29 @@ pub struct Manifest {
     /// tables); absent for flat tables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub horizon_days: Option<u32>,
+    /// The evaluation protocol (cross-validation or backtest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// Mean and standard deviation of the validation ROC-AUC over the
+    /// folds or validation origins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_auc: Option<(f64, f64)>,
+    /// Per fold or backtest origin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<OriginResult>,
+    /// What the saved model was refitted on. With `all`, the test figures
+    /// above were measured before the refit, on rows it has since learned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_refit: Option<FinalRefit>,
+    /// The churn-type part's figures on the test churners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn_type: Option<ChurnTypeMetrics>,
+    /// The hyperparameter search's trials, best first, when tuned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trials: Vec<Trial>,
+    /// The comparison with the champion at training time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ChampionComparison>,
 }
 
 /// A registry rooted at a directory.

@@ -39,6 +39,12 @@ mod tests {
         assert!((0.0..1.0).contains(&u));
         assert_eq!(u, stable_unit("retention-2025", "C000001"));
         assert_ne!(stable_u64("a", "bc"), stable_u64("ab", "c"));
+        // The same numbers as the Python peers' implementation
+        // (bench/peers/flat_quality.py).
+        assert_eq!(stable_u64("split-42", ""), 0x7d35_b0e2_1371_de23);
+        assert_eq!(stable_u64("split-42", "7590-VHVEG"), 0xba51_de6f_5e40_ff5e);
+        assert_eq!(stable_u64("split-42", "768805383"), 0xbebc_b096_f04e_c0af);
+        assert_eq!(stable_u64("split-7", "0191-ZHSKZ"), 0x5565_32c4_4052_b159);
     }
 
     #[test]

@@ -229,7 +229,10 @@ pub fn fit(
         }
     }
     let (_, layers) = best.ok_or_else(|| fail("no epoch ran"))?;
-    Ok(NeuralModel { layers })
+    Ok(NeuralModel {
+        layers,
+        background: Vec::new(),
+    })
 }
 
 #[cfg(test)]

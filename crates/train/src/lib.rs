@@ -1,26 +1,49 @@
-//! Training: split, fit each family, calibrate, evaluate on held-out rows,
-//! choose the decision threshold by cost and the champion by a fixed rule,
-//! and the HTML report ([`report`]). No file writes: the caller saves what
-//! [`train`] returns. libtorch is not linked here: the neural family is fit
-//! through a [`NeuralTrainer`] the caller provides.
+//! Training: honest evaluation, hyperparameter search, calibration, the
+//! champion rule, the final refit, and the HTML report ([`report`]).
+//!
+//! Two protocols, chosen by the data (see [`split`] for how rows divide):
+//!
+//! - **Flat tables** (one row per customer): a hash-stratified test set is
+//!   held out; each family is cross-validated (stratified k-fold) on the
+//!   training rows, its calibrator is fitted on the out-of-fold
+//!   predictions, and its final model is refitted on all training rows (all
+//!   rows with `final_refit = "all"`) and measured once on the test rows.
+//! - **Event data** (a feature table of many snapshots): a rolling-origin
+//!   backtest. At each of the last `backtest_origins` snapshots, each family
+//!   trains on the snapshots whose label horizon has ended by then (a
+//!   validation share grouped by customer calibrates it and stops the
+//!   boosted family) and is tested on the origin's rows. The earlier
+//!   origins are the validation figures; the last origin is the test. The
+//!   final model is the last origin's (refitted on every labelled row with
+//!   `final_refit = "all"`), calibrated on the earlier origins' out-of-time
+//!   predictions.
+//!
+//! Either way the champion is the family with the best validation ROC-AUC;
+//! test rows choose nothing. With `tune`, each family's settings come from a
+//! time-budgeted random search ([`search`]) on training rows only. No file
+//! writes: the caller saves what [`train_with`] returns. libtorch is not
+//! linked here: the neural family is fit through a [`NeuralTrainer`] the
+//! caller provides.
 #![warn(missing_docs)]
 
+mod fit;
 pub mod report;
+pub mod search;
+pub mod split;
+
+pub use fit::{fit, fit_churn_type, Learners, NeuralTrainer, Settings, NO_NEURAL_TRAINER};
+pub use search::{Trial, TuneConfig};
 
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use churnguard_core::error::{ErrorKind, HasKind};
 use churnguard_core::eval::calibration::Calibrator;
 use churnguard_core::eval::{self, Metrics, ThresholdChoice};
-use churnguard_core::models::neural::{Epoch, NeuralModel, NeuralParams};
+use churnguard_core::models::neural::{Epoch, NeuralParams};
 use churnguard_core::models::{
-    Batch, ChurnModel, Family, FittedModel, LogisticModel, LogisticParams, ModelError,
-    Preprocessor, TreeModel, TreeParams,
+    Batch, Family, FittedModel, GbdtParams, LogisticParams, ModelError, TreeParams,
 };
 
 /// Result alias of the training layer.
@@ -109,28 +132,52 @@ impl Default for CostConfig {
     }
 }
 
+/// What the final model is refitted on once it has been chosen and measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalRefit {
+    /// Every row but the test rows (the default): the held-out figures are
+    /// exactly the saved model's.
+    Training,
+    /// Every labelled row, test rows included: more data for the saved
+    /// model; its reported figures are those measured before the refit.
+    All,
+}
+
 /// Settings of a training run: `churnguard.train.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// Seed of splits and learners; defaults to `42`.
     pub seed: u64,
-    /// Families to train; defaults to all in this build.
+    /// Families to train; defaults to all four (the neural family is skipped
+    /// with the reason where there is no neural trainer).
     pub families: Vec<Family>,
-    /// Share of rows (flat) or of snapshots (event data) held out for test; defaults to `0.2`.
+    /// Flat tables: share of rows held out for test; defaults to `0.2`.
     pub test_fraction: f64,
-    /// Share of the remaining rows used for validation; defaults to `0.2`.
+    /// Event data: share of a training window's customers that calibrate
+    /// its model and stop the boosted family; defaults to `0.2`.
     pub validation_fraction: f64,
+    /// Flat tables: folds of the cross-validation on the training rows;
+    /// defaults to `5`.
+    pub cv_folds: usize,
+    /// Event data: snapshots used as backtest origins (the last is the
+    /// test, the others validate); defaults to `3`.
+    pub backtest_origins: usize,
     /// Calibration method; defaults to `platt`.
     pub calibration: CalibrationMethod,
-    /// k-fold cross-validation of each family on train + validation rows; `0` is off (default).
-    pub cv_folds: usize,
+    /// What the final model is refitted on; defaults to `training`.
+    pub final_refit: FinalRefit,
     /// Logistic regression settings.
     pub logistic: LogisticParams,
     /// Decision tree settings.
     pub tree: TreeParams,
+    /// Gradient-boosted trees' settings.
+    pub gbdt: GbdtParams,
     /// Neural network settings.
     pub neural: NeuralParams,
+    /// The hyperparameter search (`train --tune`).
+    pub tune: TuneConfig,
     /// Cost model of the decision threshold.
     pub cost: CostConfig,
 }
@@ -139,14 +186,18 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             seed: 42,
-            families: vec![Family::Logistic, Family::Tree, Family::Neural],
+            families: vec![Family::Logistic, Family::Tree, Family::Gbdt, Family::Neural],
             test_fraction: 0.2,
             validation_fraction: 0.2,
+            cv_folds: 5,
+            backtest_origins: 3,
             calibration: CalibrationMethod::Platt,
-            cv_folds: 0,
+            final_refit: FinalRefit::Training,
             logistic: LogisticParams::default(),
             tree: TreeParams::default(),
+            gbdt: GbdtParams::default(),
             neural: NeuralParams::default(),
+            tune: TuneConfig::default(),
             cost: CostConfig::default(),
         }
     }
@@ -185,10 +236,13 @@ impl TrainConfig {
                 format!("must be 0.05..=0.5, got {}", self.validation_fraction),
             );
         }
-        if self.cv_folds == 1 || self.cv_folds > 20 {
+        if !(2..=20).contains(&self.cv_folds) {
+            return bad("cv_folds", format!("must be 2..=20, got {}", self.cv_folds));
+        }
+        if !(1..=12).contains(&self.backtest_origins) {
             return bad(
-                "cv_folds",
-                format!("must be 0 (off) or 2..=20, got {}", self.cv_folds),
+                "backtest_origins",
+                format!("must be 1..=12, got {}", self.backtest_origins),
             );
         }
         if self.families.is_empty() {
@@ -200,23 +254,41 @@ impl TrainConfig {
                 "intervention_cost must be >= 0 and save_rate within 0..=1".into(),
             );
         }
-        self.logistic.check()?;
-        self.tree.check()?;
-        self.neural.check()?;
+        self.tune.check()?;
+        for settings in self.settings() {
+            settings.check()?;
+        }
         Ok(())
+    }
+
+    /// The configured settings of every family, in `families` order.
+    pub fn settings(&self) -> Vec<Settings> {
+        self.families.iter().map(|f| self.settings_of(*f)).collect()
+    }
+
+    /// The configured settings of one family.
+    pub fn settings_of(&self, family: Family) -> Settings {
+        match family {
+            Family::Logistic => Settings::Logistic(self.logistic.clone()),
+            Family::Tree => Settings::Tree(self.tree.clone()),
+            Family::Gbdt => Settings::Gbdt(self.gbdt.clone()),
+            Family::Neural => Settings::Neural(self.neural.clone()),
+        }
     }
 }
 
 /// Labelled rows to train on.
 #[derive(Debug, Clone)]
 pub struct TrainInput {
-    /// Raw feature rows.
+    /// Raw feature rows; `batch.ids` is the customer id of each row (the
+    /// same customer at several snapshots in event data).
     pub batch: Batch,
     /// 0/1 labels.
     pub labels: Vec<u8>,
-    /// Snapshot day per row, for a time-based split (event data); `None` for a stratified split.
+    /// Snapshot day per row (event data: the backtest protocol); `None` for
+    /// a flat table.
     pub snapshots: Option<Vec<i32>>,
-    /// Label horizon in days (event data): train rows' horizons end before the first test snapshot.
+    /// Label horizon in days (event data).
     pub horizon_days: u32,
     /// Per row, 1 when the churn was involuntary, 0 when voluntary, `None`
     /// when the row did not churn or the type is unknown. With it, every
@@ -224,31 +296,160 @@ pub struct TrainInput {
     pub churn_types: Option<Vec<Option<u8>>>,
 }
 
+/// A stage of a training run, for progress output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// A stage started or finished, in words.
+    Stage(String),
+    /// An epoch of the neural family.
+    Epoch(Epoch),
+}
+
+/// One backtest origin's (or, for flat tables, one fold's) figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OriginResult {
+    /// The origin snapshot (`YYYY-MM-DD`), or `fold N` for a flat table.
+    pub origin: String,
+    /// Whether the origin is a validation origin (or a fold) rather than the test.
+    pub validation: bool,
+    /// Rows trained on.
+    pub train_rows: usize,
+    /// Rows tested on.
+    pub test_rows: usize,
+    /// The metrics there, calibrated as the run's final model is.
+    pub metrics: Metrics,
+}
+
+/// The churn-type part's figures: how well P(involuntary | churn) separates
+/// the test churners' types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnTypeMetrics {
+    /// Test churners whose type is known.
+    pub churners: usize,
+    /// Of them, involuntary.
+    pub involuntary: usize,
+    /// ROC-AUC of involuntary against voluntary.
+    pub roc_auc: Option<f64>,
+    /// Log loss of P(involuntary | churn).
+    pub log_loss: f64,
+}
+
 /// One family's outcome.
 #[derive(Debug, Clone)]
 pub struct FamilyResult {
-    /// The fitted, calibrated model.
+    /// The final, calibrated model (with its churn-type part).
     pub model: FittedModel,
-    /// Hyperparameters as used.
+    /// The settings used.
+    pub settings: Settings,
+    /// Hyperparameters as used, as JSON.
     pub hyperparameters: serde_json::Value,
-    /// Metrics on validation rows.
+    /// Metrics on the validation predictions (out-of-fold, or the earlier
+    /// origins' out-of-time predictions), calibrated like the final model.
     pub validation: Metrics,
-    /// Metrics on test rows.
+    /// Mean and standard deviation of the validation ROC-AUC over folds or
+    /// validation origins.
+    pub validation_auc: (f64, f64),
+    /// Per fold or origin.
+    pub origins: Vec<OriginResult>,
+    /// Metrics on the test rows (flat) or the last origin (event data),
+    /// measured before any refit on all rows.
     pub test: Metrics,
-    /// The threshold chosen on validation rows.
+    /// The threshold chosen on validation predictions.
     pub threshold: ThresholdChoice,
     /// Profit on test rows at that threshold.
     pub test_profit: f64,
-    /// Seconds to fit (preprocessing, model and calibration).
+    /// Seconds to train the family (every fit of the protocol).
     pub fit_seconds: f64,
     /// Milliseconds to score 1,000 rows.
     pub predict_ms_per_1k: f64,
-    /// Test labels and calibrated probabilities, for charts.
+    /// Test labels, for charts.
     pub test_labels: Vec<u8>,
     /// Calibrated test probabilities.
     pub test_probabilities: Vec<f64>,
-    /// Cross-validated ROC-AUC (mean, standard deviation) when asked for.
-    pub cv_roc_auc: Option<(f64, f64)>,
+    /// Calibrated validation probabilities, aligned with the report's
+    /// `validation_rows` (the champion/challenger comparison uses them).
+    pub validation_probabilities: Vec<f64>,
+    /// The churn-type part's test figures, when it has one.
+    pub churn_type: Option<ChurnTypeMetrics>,
+    /// The search's trials, best first, when the run was tuned.
+    pub trials: Vec<Trial>,
+    /// How the boosted family's contributions spread over test rows.
+    pub shap_summary: Option<ShapSummary>,
+}
+
+/// The spread of per-customer contributions over test rows, per input: the
+/// report draws it as a bar of mean |contribution| and a strip of points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapSummary {
+    /// Rows summarised.
+    pub rows: usize,
+    /// Inputs, by mean |contribution|, largest first (at most 12).
+    pub inputs: Vec<String>,
+    /// Mean |contribution| per input, in log-odds.
+    pub mean_abs: Vec<f64>,
+    /// Per input, (contribution, the row's value as a quantile 0–1 among
+    /// the rows, `None` when missing or categorical).
+    pub points: Vec<Vec<(f64, Option<f64>)>>,
+}
+
+/// Rows of the test set the SHAP summary covers.
+const SHAP_SUMMARY_ROWS: usize = 400;
+
+fn shap_summary(
+    model: &FittedModel,
+    input: &TrainInput,
+    test_rows: &[usize],
+) -> Result<ShapSummary> {
+    let rows: Vec<usize> = test_rows.iter().copied().take(SHAP_SUMMARY_ROWS).collect();
+    let batch = input.batch.select(&rows);
+    let explanation = model.explain(&batch)?;
+    let c = &explanation.contributions;
+    let n_num = model.preprocessor.numeric.len();
+    let mut order: Vec<(usize, f64)> = (0..c.ncols())
+        .map(|j| {
+            (
+                j,
+                c.column(j).iter().map(|v| v.abs()).sum::<f64>() / c.nrows().max(1) as f64,
+            )
+        })
+        .collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    order.truncate(12);
+    let quantiles = |j: usize| -> Vec<Option<f64>> {
+        if j >= n_num {
+            return vec![None; batch.len()];
+        }
+        let col = batch.numeric.column(j);
+        let mut present: Vec<f64> = col.iter().copied().filter(|v| v.is_finite()).collect();
+        present.sort_by(f64::total_cmp);
+        col.iter()
+            .map(|v| {
+                v.is_finite().then(|| {
+                    let below = present.partition_point(|p| p < v);
+                    below as f64 / present.len().max(1) as f64
+                })
+            })
+            .collect()
+    };
+    Ok(ShapSummary {
+        rows: rows.len(),
+        inputs: order.iter().map(|(j, _)| model.input_name(*j)).collect(),
+        mean_abs: order.iter().map(|(_, v)| *v).collect(),
+        points: order
+            .iter()
+            .map(|(j, _)| c.column(*j).iter().copied().zip(quantiles(*j)).collect())
+            .collect(),
+    })
+}
+
+/// Which protocol a run followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Flat table: held-out test, cross-validation on the training rows.
+    CrossValidation,
+    /// Event data: rolling-origin backtest.
+    Backtest,
 }
 
 /// The outcome of a training run.
@@ -260,15 +461,21 @@ pub struct TrainReport {
     pub skipped: Vec<(Family, String)>,
     /// Index into `results` of the champion.
     pub champion: usize,
+    /// The protocol followed.
+    pub protocol: Protocol,
     /// How the data was split, in words.
     pub split: String,
-    /// Rows per part.
+    /// Rows per part: (training, validation, test).
     pub rows: (usize, usize, usize),
     /// Share of churners in the training rows.
     pub class_balance: f64,
     /// Input row indices of the test rows, in the order of each result's
     /// test labels and probabilities.
     pub test_rows: Vec<usize>,
+    /// Input row indices of the validation predictions.
+    pub validation_rows: Vec<usize>,
+    /// What the final models were refitted on.
+    pub final_refit: FinalRefit,
 }
 
 /// The champion rule: the highest validation ROC-AUC, then the lower
@@ -289,113 +496,8 @@ pub fn champion_index(results: &[FamilyResult]) -> usize {
     best
 }
 
-struct Split {
-    train: Vec<usize>,
-    validation: Vec<usize>,
-    test: Vec<usize>,
-    description: String,
-}
-
-fn stratified(
-    idx: &[usize],
-    labels: &[u8],
-    fraction: f64,
-    rng: &mut ChaCha8Rng,
-) -> (Vec<usize>, Vec<usize>) {
-    let mut keep = Vec::new();
-    let mut take = Vec::new();
-    for class in [0u8, 1] {
-        let mut rows: Vec<usize> = idx
-            .iter()
-            .copied()
-            .filter(|&i| labels[i] == class)
-            .collect();
-        rows.shuffle(rng);
-        let k = ((rows.len() as f64) * fraction).round() as usize;
-        take.extend_from_slice(&rows[..k]);
-        keep.extend_from_slice(&rows[k..]);
-    }
-    keep.sort_unstable();
-    take.sort_unstable();
-    (keep, take)
-}
-
-fn split(input: &TrainInput, config: &TrainConfig) -> Result<Split> {
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let n = input.labels.len();
-    let all: Vec<usize> = (0..n).collect();
-    let (pool, test, description) = match &input.snapshots {
-        None => {
-            let (pool, test) = stratified(&all, &input.labels, config.test_fraction, &mut rng);
-            let d = format!(
-                "stratified random (seed {}): {:.0}% test, {:.0}% of the rest validation",
-                config.seed,
-                100.0 * config.test_fraction,
-                100.0 * config.validation_fraction
-            );
-            (pool, test, d)
-        }
-        Some(days) => {
-            let mut distinct: Vec<i32> = days.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if distinct.len() < 2 {
-                return Err(TrainError::Split(
-                    "a time-based split needs at least two snapshot dates; build features with more snapshots".into(),
-                ));
-            }
-            let n_test = ((distinct.len() as f64 * config.test_fraction).ceil() as usize)
-                .clamp(1, distinct.len() - 1);
-            let first_test = distinct[distinct.len() - n_test];
-            let horizon = input.horizon_days as i32;
-            let test: Vec<usize> = all
-                .iter()
-                .copied()
-                .filter(|&i| days[i] >= first_test)
-                .collect();
-            let pool: Vec<usize> = all
-                .iter()
-                .copied()
-                .filter(|&i| days[i] + horizon <= first_test)
-                .collect();
-            if pool.is_empty() {
-                return Err(TrainError::Split(format!(
-                    "no training snapshot ends its {horizon}-day horizon before the first test snapshot; add earlier snapshots"
-                )));
-            }
-            let d = format!(
-                "time-based: train on snapshots whose {horizon}-day horizon ends by {}, test on the last {n_test} snapshot(s) from {}",
-                churnguard_core::data::schema::date_from_days(first_test),
-                churnguard_core::data::schema::date_from_days(first_test)
-            );
-            (pool, test, d)
-        }
-    };
-    let (train, validation) =
-        stratified(&pool, &input.labels, config.validation_fraction, &mut rng);
-    for (name, part) in [
-        ("train", &train),
-        ("validation", &validation),
-        ("test", &test),
-    ] {
-        let pos = part.iter().filter(|&&i| input.labels[i] == 1).count();
-        if pos == 0 || pos == part.len() {
-            return Err(TrainError::Split(format!(
-                "the {name} part ({} rows) holds a single class; use more data",
-                part.len()
-            )));
-        }
-    }
-    Ok(Split {
-        train,
-        validation,
-        test,
-        description,
-    })
-}
-
-fn pick(labels: &[u8], idx: &[usize]) -> Vec<u8> {
-    idx.iter().map(|&i| labels[i]).collect()
+fn pick<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {
+    rows.iter().map(|&i| values[i]).collect()
 }
 
 /// Values at risk per row: revenue × months, or the flat default.
@@ -423,95 +525,6 @@ pub fn values_at_risk(batch: &Batch, cost: &CostConfig) -> Vec<f64> {
     }
 }
 
-/// Fits the neural family wherever libtorch is: the application runs the
-/// `churnguard-neural` executable; tests may fit in-process. This crate
-/// never links libtorch.
-pub trait NeuralTrainer {
-    /// Fits an MLP on preprocessed rows, reporting each epoch to `on_epoch`.
-    fn fit(
-        &self,
-        x: &ndarray::Array2<f64>,
-        y: &[u8],
-        params: &NeuralParams,
-        seed: u64,
-        on_epoch: &mut dyn FnMut(Epoch),
-    ) -> std::result::Result<NeuralModel, ModelError>;
-}
-
-/// What a training run may call on besides the data: the neural trainer
-/// (absent when this installation has none) and a progress callback.
-pub struct Learners<'a> {
-    /// Fits the neural family; `None` skips it with the reason.
-    pub neural: Option<&'a dyn NeuralTrainer>,
-    /// Sees every neural epoch (for a progress bar).
-    pub on_epoch: &'a mut dyn FnMut(Epoch),
-}
-
-fn fit_family(
-    family: Family,
-    batch: &Batch,
-    y: &[u8],
-    config: &TrainConfig,
-    learners: &mut Learners<'_>,
-) -> Result<(Preprocessor, ChurnModel, serde_json::Value)> {
-    let pre = Preprocessor::fit(batch)?;
-    let (x, _) = pre.transform(batch)?;
-    let (model, params) = match family {
-        Family::Logistic => (
-            ChurnModel::Logistic(LogisticModel::fit(&x, y, &config.logistic)?),
-            serde_json::to_value(&config.logistic),
-        ),
-        Family::Tree => (
-            ChurnModel::Tree(TreeModel::fit(&x, y, &config.tree)?),
-            serde_json::to_value(&config.tree),
-        ),
-        Family::Neural => {
-            config.neural.check()?;
-            let trainer = learners.neural.ok_or_else(|| {
-                ModelError::NotEnabled(
-                    "neural training needs the churnguard-neural executable beside churnguard (built with libtorch: scripts/setup, then cargo build -p churnguard-neural --features torch); train logistic, tree or gbdt".into(),
-                )
-            })?;
-            (
-                ChurnModel::Neural(trainer.fit(
-                    &x,
-                    y,
-                    &config.neural,
-                    config.seed,
-                    &mut *learners.on_epoch,
-                )?),
-                serde_json::to_value(&config.neural),
-            )
-        }
-    };
-    Ok((pre, model, params.expect("params serialise")))
-}
-
-/// P(involuntary | churn) on the training churners whose type is known; `None`
-/// without types or without both types among them.
-fn fit_churn_type(
-    pre: &Preprocessor,
-    train_batch: &Batch,
-    input: &TrainInput,
-    train_rows: &[usize],
-    config: &TrainConfig,
-) -> Result<Option<LogisticModel>> {
-    let Some(types) = &input.churn_types else {
-        return Ok(None);
-    };
-    let (local, y): (Vec<usize>, Vec<u8>) = train_rows
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &i)| types.get(i).copied().flatten().map(|t| (k, t)))
-        .unzip();
-    let involuntary = y.iter().filter(|t| **t == 1).count();
-    if involuntary < 5 || y.len() - involuntary < 5 {
-        return Ok(None);
-    }
-    let (x, _) = pre.transform(&train_batch.select(&local))?;
-    Ok(Some(LogisticModel::fit(&x, &y, &config.logistic)?))
-}
-
 fn calibrate(method: CalibrationMethod, y: &[u8], p: &[f64]) -> Calibrator {
     match method {
         CalibrationMethod::Platt => Calibrator::fit_platt(y, p).unwrap_or(Calibrator::Identity),
@@ -529,17 +542,48 @@ fn metrics(family: Family, y: &[u8], p: &[f64]) -> Result<Metrics> {
     })
 }
 
+pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (mean, sd)
+}
+
+/// The split of one run: which rows the final model may learn from, which
+/// rows validate, which test.
+enum Plan {
+    CrossValidation {
+        train: Vec<usize>,
+        test: Vec<usize>,
+        folds: Vec<usize>,
+    },
+    Backtest {
+        origins: Vec<split::Origin>,
+    },
+}
+
+/// A family's predictions through the protocol, before the final model.
+struct Protocolled {
+    /// Raw (uncalibrated) validation predictions, aligned with the run's
+    /// validation rows, and per fold/origin.
+    validation_raw: Vec<f64>,
+    per_part: Vec<(String, bool, usize, Vec<usize>, Vec<f64>)>,
+    /// The final model (identity calibrator) and its raw test predictions.
+    model: FittedModel,
+    test_raw: Vec<f64>,
+}
+
 /// Trains every configured family the build can (without a neural
 /// trainer, the neural family is skipped with the reason) and evaluates it
 /// honestly.
 pub fn train(input: &TrainInput, config: &TrainConfig) -> Result<TrainReport> {
-    let mut quiet = |_: Epoch| {};
+    let mut quiet = |_: Progress| {};
     train_with(
         input,
         config,
         Learners {
             neural: None,
-            on_epoch: &mut quiet,
+            progress: &mut quiet,
         },
     )
 }
@@ -554,171 +598,441 @@ pub fn train_with(
     if input.labels.len() != input.batch.len() {
         return Err(TrainError::Split("labels and rows differ in number".into()));
     }
-    let parts = split(input, config)?;
+    let ids = &input.batch.ids;
+    let (plan, description) = match &input.snapshots {
+        None => {
+            let (train, test) =
+                split::hash_stratified(ids, &input.labels, config.test_fraction, config.seed);
+            let folds =
+                split::grouped_folds(ids, &input.labels, &train, config.cv_folds, config.seed);
+            let d = format!(
+                "flat table: {:.0}% of rows held out for test (stratified, by the stable hash of each id with seed {}); {}-fold stratified cross-validation on the rest; final model refitted on {}",
+                100.0 * config.test_fraction,
+                config.seed,
+                config.cv_folds,
+                match config.final_refit {
+                    FinalRefit::Training => "the training rows",
+                    FinalRefit::All => "every row (test figures measured before)",
+                }
+            );
+            (Plan::CrossValidation { train, test, folds }, d)
+        }
+        Some(days) => {
+            let origins = split::rolling_origins(
+                days,
+                &input.labels,
+                input.horizon_days,
+                config.backtest_origins,
+            )?;
+            let names: Vec<String> = origins
+                .iter()
+                .map(|o| churnguard_core::data::schema::date_from_days(o.day).to_string())
+                .collect();
+            let d = format!(
+                "rolling-origin backtest over snapshots {}: at each origin, train on snapshots whose {}-day horizon has ended by then (validation split by customer), test on the origin's rows; earlier origins validate, the last ({}) is the test",
+                names.join(", "),
+                input.horizon_days,
+                names.last().cloned().unwrap_or_default()
+            );
+            (Plan::Backtest { origins }, d)
+        }
+    };
+    for (name, rows) in plan_parts(&plan) {
+        let pos = rows.iter().filter(|&&i| input.labels[i] == 1).count();
+        if pos == 0 || pos == rows.len() {
+            return Err(TrainError::Split(format!(
+                "the {name} part ({} rows) holds a single class; use more data",
+                rows.len()
+            )));
+        }
+    }
     let values = values_at_risk(&input.batch, &config.cost);
-    let train_batch = input.batch.select(&parts.train);
-    let val_batch = input.batch.select(&parts.validation);
-    let test_batch = input.batch.select(&parts.test);
-    let test_rows = parts.test.clone();
-    let (y_train, y_val, y_test) = (
-        pick(&input.labels, &parts.train),
-        pick(&input.labels, &parts.validation),
-        pick(&input.labels, &parts.test),
-    );
-    let val_values: Vec<f64> = parts.validation.iter().map(|&i| values[i]).collect();
-    let test_values: Vec<f64> = parts.test.iter().map(|&i| values[i]).collect();
+    let (train_rows, validation_rows, test_rows) = plan_rows(&plan);
 
     let mut results = Vec::new();
     let mut skipped = Vec::new();
-    for &family in &config.families {
+    for settings in config.settings() {
+        let family = settings.family();
+        if family == Family::Neural && learners.neural.is_none() {
+            skipped.push((family, NO_NEURAL_TRAINER.to_string()));
+            continue;
+        }
+        (learners.progress)(Progress::Stage(format!("{family}: started")));
         let t0 = Instant::now();
-        let (pre, model, hyperparameters) =
-            match fit_family(family, &train_batch, &y_train, config, &mut learners) {
-                Ok(v) => v,
-                Err(TrainError::Model(ModelError::NotEnabled(why))) => {
-                    skipped.push((family, why));
-                    continue;
-                }
-                Err(e) => return Err(e),
+        let (settings, trials) = if config.tune.enabled {
+            let tune_rows = match &plan {
+                Plan::CrossValidation { train, .. } => train.clone(),
+                Plan::Backtest { origins } => origins[0].window.clone(),
             };
-        let churn_type = fit_churn_type(&pre, &train_batch, input, &parts.train, config)?;
-        let mut fitted = FittedModel {
-            preprocessor: pre,
-            model,
-            calibrator: Calibrator::Identity,
-            churn_type,
-        };
-        let raw_val = fitted.predict_raw(&val_batch)?;
-        fitted.calibrator = calibrate(config.calibration, &y_val, &raw_val);
-        let fit_seconds = t0.elapsed().as_secs_f64();
-        let p_val: Vec<f64> = raw_val
-            .iter()
-            .map(|p| fitted.calibrator.apply(*p))
-            .collect();
-        let t1 = Instant::now();
-        let p_test = fitted.predict(&test_batch)?;
-        let predict_ms_per_1k =
-            t1.elapsed().as_secs_f64() * 1000.0 * 1000.0 / test_batch.len().max(1) as f64;
-        let validation = metrics(family, &y_val, &p_val)?;
-        let test = metrics(family, &y_test, &p_test)?;
-        let threshold = eval::choose_threshold(
-            &y_val,
-            &p_val,
-            &val_values,
-            config.cost.intervention_cost,
-            config.cost.save_rate,
-        )
-        .map_err(|e| TrainError::Eval {
-            family,
-            message: e.to_string(),
-        })?;
-        let test_profit = y_test
-            .iter()
-            .zip(&p_test)
-            .zip(&test_values)
-            .filter(|((_, p), _)| **p >= threshold.threshold)
-            .map(|((y, _), v)| {
-                f64::from(*y) * v * config.cost.save_rate - config.cost.intervention_cost
-            })
-            .sum();
-        let cv_roc_auc = if config.cv_folds >= 2 {
-            Some(cross_validate(
-                family,
-                input,
-                &parts,
-                config,
-                &mut learners,
-            )?)
+            let budget = config.tune.budget_secs / config.families.len() as f64;
+            search::search(&settings, input, &tune_rows, config, budget, &mut learners)?
         } else {
-            None
+            (settings, Vec::new())
         };
-        results.push(FamilyResult {
-            model: fitted,
-            hyperparameters,
-            validation,
-            test,
-            threshold,
-            test_profit,
-            fit_seconds,
-            predict_ms_per_1k,
-            test_labels: y_test.clone(),
-            test_probabilities: p_test,
-            cv_roc_auc,
-        });
+        let outcome = match run_protocol(&settings, input, &plan, config, &mut learners) {
+            Ok(o) => o,
+            Err(TrainError::Model(ModelError::NotEnabled(why))) => {
+                skipped.push((family, why));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let result = finish_family(
+            settings,
+            trials,
+            outcome,
+            input,
+            config,
+            &plan,
+            &values,
+            t0,
+            &mut learners,
+        )?;
+        (learners.progress)(Progress::Stage(format!(
+            "{family}: validation ROC-AUC {:.4}, test {:.4} ({:.1} s)",
+            result.validation_auc.0,
+            result.test.roc_auc.unwrap_or(0.0),
+            result.fit_seconds
+        )));
+        results.push(result);
     }
     if results.is_empty() {
         let why: Vec<String> = skipped.iter().map(|(f, w)| format!("{f}: {w}")).collect();
         return Err(TrainError::NothingTrained(why.join("; ")));
     }
     let champion = champion_index(&results);
+    let y_train = pick(&input.labels, &train_rows);
     let positives = y_train.iter().filter(|v| **v == 1).count();
     Ok(TrainReport {
         results,
         skipped,
         champion,
-        split: parts.description,
-        rows: (parts.train.len(), parts.validation.len(), parts.test.len()),
-        class_balance: positives as f64 / y_train.len() as f64,
+        protocol: match plan {
+            Plan::CrossValidation { .. } => Protocol::CrossValidation,
+            Plan::Backtest { .. } => Protocol::Backtest,
+        },
+        split: description,
+        rows: (train_rows.len(), validation_rows.len(), test_rows.len()),
+        class_balance: positives as f64 / y_train.len().max(1) as f64,
         test_rows,
+        validation_rows,
+        final_refit: config.final_refit,
     })
 }
 
-fn cross_validate(
-    family: Family,
+/// The parts that must hold both classes.
+fn plan_parts(plan: &Plan) -> Vec<(String, Vec<usize>)> {
+    match plan {
+        Plan::CrossValidation { train, test, .. } => {
+            vec![
+                ("training".into(), train.clone()),
+                ("test".into(), test.clone()),
+            ]
+        }
+        Plan::Backtest { origins } => origins
+            .iter()
+            .map(|o| {
+                (
+                    format!(
+                        "origin {}",
+                        churnguard_core::data::schema::date_from_days(o.day)
+                    ),
+                    o.test.clone(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// (rows the final model learns from, validation rows, test rows).
+fn plan_rows(plan: &Plan) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    match plan {
+        Plan::CrossValidation { train, test, .. } => (train.clone(), train.clone(), test.clone()),
+        Plan::Backtest { origins } => {
+            let last = origins.last().expect("at least one origin");
+            let validation: Vec<usize> = if origins.len() > 1 {
+                origins[..origins.len() - 1]
+                    .iter()
+                    .flat_map(|o| o.test.iter().copied())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (last.window.clone(), validation, last.test.clone())
+        }
+    }
+}
+
+/// Runs one family through the protocol: out-of-fold or out-of-time raw
+/// predictions, and the final model's raw test predictions.
+fn run_protocol(
+    settings: &Settings,
     input: &TrainInput,
-    parts: &Split,
+    plan: &Plan,
     config: &TrainConfig,
     learners: &mut Learners<'_>,
-) -> Result<(f64, f64)> {
-    let mut pool: Vec<usize> = parts
-        .train
+) -> Result<Protocolled> {
+    let family = settings.family();
+    let ids = &input.batch.ids;
+    match plan {
+        Plan::CrossValidation { train, test, folds } => {
+            let mut validation_raw = vec![0.0; train.len()];
+            let mut per_part = Vec::new();
+            for k in 0..config.cv_folds {
+                (learners.progress)(Progress::Stage(format!(
+                    "{family}: fold {}/{}",
+                    k + 1,
+                    config.cv_folds
+                )));
+                let (fit_rows, held): (Vec<(usize, usize)>, Vec<(usize, usize)>) = train
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .partition(|(pos, _)| folds[*pos] != k);
+                let fit_rows: Vec<usize> = fit_rows.into_iter().map(|(_, i)| i).collect();
+                let (fit_rows, stop) = early_stop_split(settings, ids, input, &fit_rows, config);
+                let model = fit(settings, input, &fit_rows, &stop, config.seed, learners)?;
+                let held_rows: Vec<usize> = held.iter().map(|(_, i)| *i).collect();
+                let raw = model.predict_raw(&input.batch.select(&held_rows))?;
+                for ((pos, _), p) in held.iter().zip(&raw) {
+                    validation_raw[*pos] = *p;
+                }
+                per_part.push((
+                    format!("fold {}", k + 1),
+                    true,
+                    fit_rows.len(),
+                    held_rows,
+                    raw,
+                ));
+            }
+            let final_rows = train.clone();
+            (learners.progress)(Progress::Stage(format!("{family}: final fit")));
+            let (fit_rows, stop) = early_stop_split(settings, ids, input, &final_rows, config);
+            let model = fit(settings, input, &fit_rows, &stop, config.seed, learners)?;
+            let test_raw = model.predict_raw(&input.batch.select(test))?;
+            Ok(Protocolled {
+                validation_raw,
+                per_part,
+                model,
+                test_raw,
+            })
+        }
+        Plan::Backtest { origins } => {
+            let mut per_part = Vec::new();
+            let mut last_model = None;
+            for (j, o) in origins.iter().enumerate() {
+                let name = churnguard_core::data::schema::date_from_days(o.day).to_string();
+                (learners.progress)(Progress::Stage(format!(
+                    "{family}: origin {name} ({}/{})",
+                    j + 1,
+                    origins.len()
+                )));
+                let (fit_rows, stop) = early_stop_split(settings, ids, input, &o.window, config);
+                let model = fit(settings, input, &fit_rows, &stop, config.seed, learners)?;
+                let raw = model.predict_raw(&input.batch.select(&o.test))?;
+                let is_last = j + 1 == origins.len();
+                per_part.push((name, !is_last, o.window.len(), o.test.clone(), raw));
+                if is_last {
+                    last_model = Some(model);
+                }
+            }
+            let model = last_model.expect("at least one origin");
+            let (_, _, _, _, test_raw) = per_part.last().cloned().expect("at least one origin");
+            let validation_raw: Vec<f64> = per_part
+                .iter()
+                .filter(|p| p.1)
+                .flat_map(|p| p.4.iter().copied())
+                .collect();
+            Ok(Protocolled {
+                validation_raw,
+                per_part,
+                model,
+                test_raw,
+            })
+        }
+    }
+}
+
+/// Rows that stop the boosted family's rounds, taken out of `rows` by
+/// customer; the other families learn from all of `rows`.
+pub(crate) fn early_stop_split(
+    settings: &Settings,
+    ids: &[String],
+    input: &TrainInput,
+    rows: &[usize],
+    config: &TrainConfig,
+) -> (Vec<usize>, Vec<usize>) {
+    match settings {
+        // A tenth of the customers: enough rounds of evidence to stop on,
+        // little taken from the fit.
+        Settings::Gbdt(p) if p.early_stopping_rounds > 0 => {
+            split::grouped_holdout(ids, &input.labels, rows, 0.1, config.seed ^ 0xe5)
+        }
+        _ => (rows.to_vec(), Vec::new()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_family(
+    settings: Settings,
+    trials: Vec<Trial>,
+    outcome: Protocolled,
+    input: &TrainInput,
+    config: &TrainConfig,
+    plan: &Plan,
+    values: &[f64],
+    t0: Instant,
+    learners: &mut Learners<'_>,
+) -> Result<FamilyResult> {
+    let family = settings.family();
+    let (final_rows, validation_rows, test_rows) = plan_rows(plan);
+    let y_val = pick(&input.labels, &validation_rows);
+    let y_test = pick(&input.labels, &test_rows);
+    let Protocolled {
+        validation_raw,
+        per_part,
+        mut model,
+        test_raw,
+    } = outcome;
+    // The calibrator learns from predictions the model did not train on:
+    // out-of-fold (flat) or the earlier origins' out-of-time predictions.
+    // A backtest with a single origin has none, and stays uncalibrated.
+    model.calibrator = if validation_raw.is_empty() {
+        Calibrator::Identity
+    } else {
+        calibrate(config.calibration, &y_val, &validation_raw)
+    };
+    let cal =
+        |raw: &[f64]| -> Vec<f64> { raw.iter().map(|p| model.calibrator.apply(*p)).collect() };
+    let p_val = cal(&validation_raw);
+    let p_test = cal(&test_raw);
+    let test = metrics(family, &y_test, &p_test)?;
+    let (validation, val_for_threshold, y_for_threshold, values_for_threshold) =
+        if validation_rows.is_empty() {
+            // One origin only: no validation predictions; the test figures
+            // stand in, and the report says so.
+            (
+                test.clone(),
+                p_test.clone(),
+                y_test.clone(),
+                pick(values, &test_rows),
+            )
+        } else {
+            (
+                metrics(family, &y_val, &p_val)?,
+                p_val.clone(),
+                y_val.clone(),
+                pick(values, &validation_rows),
+            )
+        };
+    let origins: Vec<OriginResult> = per_part
         .iter()
-        .chain(&parts.validation)
-        .copied()
+        .map(|(name, validates, train_rows, rows, raw)| {
+            let y = pick(&input.labels, rows);
+            Ok(OriginResult {
+                origin: name.clone(),
+                validation: *validates,
+                train_rows: *train_rows,
+                test_rows: rows.len(),
+                metrics: metrics(family, &y, &cal(raw))?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let aucs: Vec<f64> = origins
+        .iter()
+        .filter(|o| o.validation)
+        .filter_map(|o| o.metrics.roc_auc)
         .collect();
-    pool.sort_unstable();
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
-    let k = config.cv_folds;
-    // Stratified folds: deal each class's shuffled rows round-robin.
-    let mut fold_of = vec![0usize; input.labels.len()];
-    for class in [0u8, 1] {
-        let mut rows: Vec<usize> = pool
-            .iter()
-            .copied()
-            .filter(|&i| input.labels[i] == class)
-            .collect();
-        rows.shuffle(&mut rng);
-        for (j, i) in rows.into_iter().enumerate() {
-            fold_of[i] = j % k;
+    let validation_auc = if aucs.is_empty() {
+        (validation.roc_auc.unwrap_or(0.0), 0.0)
+    } else {
+        mean_sd(&aucs)
+    };
+    let threshold = eval::choose_threshold(
+        &y_for_threshold,
+        &val_for_threshold,
+        &values_for_threshold,
+        config.cost.intervention_cost,
+        config.cost.save_rate,
+    )
+    .map_err(|e| TrainError::Eval {
+        family,
+        message: e.to_string(),
+    })?;
+    let test_values = pick(values, &test_rows);
+    let test_profit = y_test
+        .iter()
+        .zip(&p_test)
+        .zip(&test_values)
+        .filter(|((_, p), _)| **p >= threshold.threshold)
+        .map(|((y, _), v)| {
+            f64::from(*y) * v * config.cost.save_rate - config.cost.intervention_cost
+        })
+        .sum();
+    // The churn-type part, on the final model's training rows, measured on
+    // the test churners.
+    model.churn_type = fit_churn_type(&model.preprocessor, input, &final_rows, &config.logistic)?;
+    let churn_type = match (&model.churn_type, &input.churn_types) {
+        (Some(m), Some(types)) => {
+            let (rows, y): (Vec<usize>, Vec<u8>) = test_rows
+                .iter()
+                .filter_map(|&i| types[i].map(|t| (i, t)))
+                .unzip();
+            if rows.is_empty() {
+                None
+            } else {
+                let (x, _) = model.preprocessor.transform(&input.batch.select(&rows))?;
+                let p = m.probabilities(&x);
+                Some(ChurnTypeMetrics {
+                    churners: y.len(),
+                    involuntary: y.iter().filter(|t| **t == 1).count(),
+                    roc_auc: eval::roc_auc(&y, &p),
+                    log_loss: eval::log_loss(&y, &p).unwrap_or(f64::NAN),
+                })
+            }
         }
+        _ => None,
+    };
+    let t1 = Instant::now();
+    let test_batch = input.batch.select(&test_rows);
+    let _ = model.predict(&test_batch)?;
+    let predict_ms_per_1k =
+        t1.elapsed().as_secs_f64() * 1000.0 * 1000.0 / test_batch.len().max(1) as f64;
+    // Refit on every labelled row when asked: the figures above stay the
+    // ones measured before.
+    if config.final_refit == FinalRefit::All {
+        (learners.progress)(Progress::Stage(format!("{family}: refit on all rows")));
+        let mut all: Vec<usize> = final_rows.iter().chain(&test_rows).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        let (fit_rows, stop) = early_stop_split(&settings, &input.batch.ids, input, &all, config);
+        let mut refit = fit(&settings, input, &fit_rows, &stop, config.seed, learners)?;
+        refit.calibrator = model.calibrator.clone();
+        refit.churn_type = fit_churn_type(&refit.preprocessor, input, &all, &config.logistic)?;
+        model = refit;
     }
-    let mut aucs = Vec::with_capacity(k);
-    for fold in 0..k {
-        let train_idx: Vec<usize> = pool
-            .iter()
-            .copied()
-            .filter(|&i| fold_of[i] != fold)
-            .collect();
-        let test_idx: Vec<usize> = pool
-            .iter()
-            .copied()
-            .filter(|&i| fold_of[i] == fold)
-            .collect();
-        let (pre, model, _) = fit_family(
-            family,
-            &input.batch.select(&train_idx),
-            &pick(&input.labels, &train_idx),
-            config,
-            learners,
-        )?;
-        let (x, _) = pre.transform(&input.batch.select(&test_idx))?;
-        let p = model.raw_probabilities(&x);
-        if let Some(auc) = eval::roc_auc(&pick(&input.labels, &test_idx), &p) {
-            aucs.push(auc);
-        }
-    }
-    let n = aucs.len().max(1) as f64;
-    let mean = aucs.iter().sum::<f64>() / n;
-    let sd = (aucs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
-    Ok((mean, sd))
+    let shap_summary = if family == Family::Gbdt {
+        Some(shap_summary(&model, input, &test_rows)?)
+    } else {
+        None
+    };
+    Ok(FamilyResult {
+        shap_summary,
+        hyperparameters: settings.to_json(),
+        settings,
+        model,
+        validation,
+        validation_auc,
+        origins,
+        test,
+        threshold,
+        test_profit,
+        fit_seconds: t0.elapsed().as_secs_f64(),
+        predict_ms_per_1k,
+        test_labels: y_test,
+        test_probabilities: p_test,
+        validation_probabilities: p_val,
+        churn_type,
+        trials,
+    })
 }

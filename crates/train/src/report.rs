@@ -1,10 +1,13 @@
 //! The training report: one self-contained HTML page with inline SVG charts
-//! (ROC and PR curves, reliability diagram, lift chart, feature importance,
-//! the tree's rules and the leaderboard). No scripts, no CDN: it opens offline.
+//! (the validation and test leaderboards, the backtest or cross-validation
+//! per origin or fold, the search's leaderboard, the champion against the
+//! current champion, ROC and PR curves, calibration, lift, feature
+//! importance and the boosted family's contribution summary, the tree's
+//! rules). No scripts, no CDN: it opens offline.
 
 use std::fmt::Write;
 
-use crate::TrainReport;
+use crate::{ShapSummary, TrainReport};
 use churnguard_core::eval;
 use churnguard_core::models::ChurnModel;
 
@@ -155,9 +158,98 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.4}"))
 }
 
+/// The new champion against the current one, on the same validation rows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChampionComparison {
+    /// The current champion's id, if there is one it could be compared with.
+    pub current: Option<String>,
+    /// Its validation ROC-AUC on this run's validation rows.
+    pub current_auc: Option<f64>,
+    /// This run's champion's validation ROC-AUC on the same rows.
+    pub challenger_auc: Option<f64>,
+    /// Rows compared on.
+    pub rows: usize,
+    /// Whether the run's champion was promoted.
+    pub promoted: bool,
+    /// Why (or why not), in words.
+    pub reason: String,
+}
+
+/// A strip chart of contributions per input: one row per input, a dot per
+/// customer at its contribution, shaded by the input's value (blue low,
+/// red high, grey missing or categorical).
+fn shap_strips(title: &str, s: &ShapSummary) -> String {
+    let h = 40.0 + 22.0 * s.inputs.len() as f64;
+    let w = 560.0;
+    let max = s
+        .points
+        .iter()
+        .flatten()
+        .map(|p| p.0.abs())
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let x = |v: f64| 210.0 + (v / max) * 160.0;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r##"<figure><svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{t}"><title>{t}</title>"##,
+        t = esc(title)
+    );
+    let _ = write!(
+        out,
+        r##"<text x="{}" y="16" font-size="13" text-anchor="middle" font-weight="bold">{}</text><line x1="{}" y1="24" x2="{}" y2="{}" stroke="#999"/>"##,
+        w / 2.0,
+        esc(title),
+        x(0.0),
+        x(0.0),
+        h - 12.0
+    );
+    for (k, (name, points)) in s.inputs.iter().zip(&s.points).enumerate() {
+        let y = 34.0 + 22.0 * k as f64;
+        let _ = write!(
+            out,
+            r##"<text x="40" y="{}" font-size="10" text-anchor="start">{}</text>"##,
+            y + 4.0,
+            esc(name)
+        );
+        for (i, (c, q)) in points.iter().enumerate() {
+            let color = match q {
+                Some(q) => format!(
+                    "rgb({:.0},{:.0},{:.0})",
+                    30.0 + 200.0 * q,
+                    80.0,
+                    230.0 - 200.0 * q
+                ),
+                None => "#999".to_string(),
+            };
+            // A small deterministic jitter keeps dots apart.
+            let jitter = ((i * 7919) % 11) as f64 - 5.0;
+            let _ = write!(
+                out,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="1.8" fill="{color}" fill-opacity="0.6"/>"##,
+                x(*c),
+                y + jitter * 0.8
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r##"<text x="{}" y="{}" font-size="10" text-anchor="middle">lowers risk ← contribution to log-odds → raises risk (blue low value, red high)</text></svg></figure>"##,
+        x(0.0),
+        h - 2.0
+    );
+    out
+}
+
 /// Renders the report of a training run. `ids` are the saved version ids, in
-/// the order of `report.results`.
-pub fn render(report: &TrainReport, dataset: &str, ids: &[String]) -> String {
+/// the order of `report.results`; `comparison` is the champion/challenger
+/// check the run made, when it made one.
+pub fn render(
+    report: &TrainReport,
+    dataset: &str,
+    ids: &[String],
+    comparison: Option<&ChampionComparison>,
+) -> String {
     let mut roc = Vec::new();
     let mut pr = Vec::new();
     let mut rel = Vec::new();
@@ -208,6 +300,79 @@ pub fn render(report: &TrainReport, dataset: &str, ids: &[String]) -> String {
         c = report.rows.2,
         bal = 100.0 * report.class_balance
     );
+    html.push_str("<h2>Validation (chooses the champion)</h2><table><tr><th>model</th><th>validation ROC-AUC</th><th>mean ± sd over folds or origins</th><th>PR-AUC</th><th>log loss</th><th>ECE</th><th>churn type ROC-AUC (test churners)</th></tr>");
+    for (i, r) in report.results.iter().enumerate() {
+        let champ = if i == report.champion {
+            " (champion)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}{champ}</td><td>{}</td><td>{:.4} ± {:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
+            r.model.family(),
+            opt(r.validation.roc_auc),
+            r.validation_auc.0,
+            r.validation_auc.1,
+            opt(r.validation.pr_auc),
+            r.validation.log_loss,
+            r.validation.ece,
+            r.churn_type.as_ref().map_or_else(
+                || "–".to_string(),
+                |c| format!("{} ({} churners, {} involuntary)", opt(c.roc_auc), c.churners, c.involuntary)
+            )
+        );
+    }
+    html.push_str("</table>");
+    if let Some(c) = comparison {
+        let _ = write!(
+            html,
+            "<h2>Champion and challenger</h2><p>On the same {} validation rows: current champion {} ROC-AUC {}, this run's champion {}. {}</p>",
+            c.rows,
+            esc(c.current.as_deref().unwrap_or("(none)")),
+            opt(c.current_auc),
+            opt(c.challenger_auc),
+            esc(&c.reason)
+        );
+    }
+    html.push_str("<h2>Per fold or backtest origin</h2><table><tr><th>model</th><th>fold / origin</th><th>role</th><th>rows trained on</th><th>rows tested</th><th>ROC-AUC</th><th>PR-AUC</th><th>log loss</th><th>Brier</th></tr>");
+    for r in &report.results {
+        for o in &r.origins {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                r.model.family(),
+                esc(&o.origin),
+                if o.validation { "validation" } else { "test" },
+                o.train_rows,
+                o.test_rows,
+                opt(o.metrics.roc_auc),
+                opt(o.metrics.pr_auc),
+                o.metrics.log_loss,
+                o.metrics.brier
+            );
+        }
+    }
+    html.push_str("</table>");
+    if report.results.iter().any(|r| !r.trials.is_empty()) {
+        html.push_str("<h2>Hyperparameter search</h2><p>Random search on training rows only (mean ROC-AUC over grouped folds); the configured settings are the first trial. Best ten per family:</p><table><tr><th>model</th><th>rank</th><th>ROC-AUC</th><th>sd</th><th>seconds</th><th>settings</th></tr>");
+        for r in &report.results {
+            for (k, t) in r.trials.iter().take(10).enumerate() {
+                let _ = write!(
+                    html,
+                    "<tr><td>{}</td><td>{}{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.1}</td><td style=\"text-align:left;font-family:monospace;font-size:11px\">{}</td></tr>",
+                    r.model.family(),
+                    k + 1,
+                    if t.configured { " (configured)" } else { "" },
+                    t.roc_auc,
+                    t.roc_auc_sd,
+                    t.seconds,
+                    esc(&t.settings.to_json().to_string())
+                );
+            }
+        }
+        html.push_str("</table>");
+    }
     html.push_str("<h2>Leaderboard (held-out test rows)</h2><table><tr><th>model</th><th>id</th><th>ROC-AUC</th><th>PR-AUC</th><th>log loss</th><th>Brier</th><th>ECE</th><th>lift@10%</th><th>capture@10%</th><th>threshold</th><th>test profit</th><th>fit (s)</th><th>ms / 1k rows</th></tr>");
     for (i, r) in report.results.iter().enumerate() {
         let m = &r.test;
@@ -256,7 +421,7 @@ pub fn render(report: &TrainReport, dataset: &str, ids: &[String]) -> String {
         false,
     ));
     html.push_str(&line_chart(
-        "Reliability diagram",
+        "Calibration on test rows (reliability)",
         "mean predicted probability",
         "observed churn rate",
         1.0,
@@ -275,6 +440,24 @@ pub fn render(report: &TrainReport, dataset: &str, ids: &[String]) -> String {
     for r in &report.results {
         let bars: Vec<(String, f64)> = r.model.importance().into_iter().take(15).collect();
         html.push_str(&bar_chart(&format!("{}", r.model.family()), &bars));
+    }
+    for r in &report.results {
+        if let Some(summary) = &r.shap_summary {
+            let _ = write!(
+                html,
+                "<h2>{}: per-customer contributions on {} test rows</h2><p>Exact TreeSHAP in log-odds; they add up to each customer's score.</p>",
+                r.model.family(),
+                summary.rows
+            );
+            let bars: Vec<(String, f64)> = summary
+                .inputs
+                .iter()
+                .cloned()
+                .zip(summary.mean_abs.iter().copied())
+                .collect();
+            html.push_str(&bar_chart("mean |contribution| (log-odds)", &bars));
+            html.push_str(&shap_strips("contributions per customer", summary));
+        }
     }
     for r in &report.results {
         if let ChurnModel::Tree(tree) = &r.model.model {

@@ -10,18 +10,24 @@
 //!   playbook, to check that the analysis recovers it.
 
 mod interventions;
+mod models;
 mod outcomes;
 mod score_run;
+mod train_run;
 
 use std::path::PathBuf;
 
 pub use interventions::{mark_done, record_outcome, MAX_NOTE_BYTES};
+pub use models::{promote, record_training, rollback};
 pub use outcomes::{
     ingest_outcomes, simulate_outcomes, OutcomesRequest, SimulateRequest, SimulationSummary,
 };
 pub use score_run::{
     compute, load, new_run_id, persist, score_run, write_outputs, ComputedRun, LoadedRun,
     ScoreRunRequest, ScoreRunSummary,
+};
+pub use train_run::{
+    read_training_data, train_run, Promotion, TrainRunRequest, TrainRunSummary, TrainingData,
 };
 
 use crate::registry::RegistryError;
@@ -64,6 +70,9 @@ pub enum ServiceError {
     /// Value figures.
     #[error(transparent)]
     Value(#[from] ValueError),
+    /// Training.
+    #[error(transparent)]
+    Train(#[from] churnguard_train::TrainError),
     /// A request that cannot be carried out as asked.
     #[error("{0}")]
     BadRequest(String),
@@ -112,6 +121,7 @@ impl HasKind for ServiceError {
             ServiceError::Store(e) => e.kind(),
             ServiceError::Kpi(e) => e.kind(),
             ServiceError::Value(e) => e.kind(),
+            ServiceError::Train(e) => e.kind(),
             ServiceError::BadRequest(_) | ServiceError::BadField { .. } => ErrorKind::BadInput,
             ServiceError::BadPath { .. } => ErrorKind::NotFound,
             ServiceError::Outputs { .. } | ServiceError::Internal(_) => ErrorKind::Internal,

@@ -70,6 +70,10 @@ pub struct Linear<'a> {
     model: &'a LogisticModel,
     /// Per categorical input, the index of its first level's coefficient.
     offsets: Vec<usize>,
+    /// Per raw input, its term at the training means (the sum over its
+    /// columns of coefficient × mean): an input's contribution is its term
+    /// minus this, as in `FittedModel::explain`.
+    expected: Vec<f64>,
 }
 
 impl<'a> Linear<'a> {
@@ -89,10 +93,17 @@ impl<'a> Linear<'a> {
             offsets.push(offset);
             offset += c.levels.len() + 1;
         }
+        let mut expected = vec![0.0; pre.numeric.len() + pre.categorical.len()];
+        if !model.column_means.is_empty() {
+            for (col, src) in pre.encoded_source().into_iter().enumerate() {
+                expected[src] += model.coefficients[col] * model.column_means[col];
+            }
+        }
         Ok(Linear {
             pre,
             model,
             offsets,
+            expected,
         })
     }
 
@@ -239,6 +250,7 @@ impl FittedModel {
         let width = n_num + p.categorical.len();
         struct Scratch {
             terms: Vec<f64>,
+            centred: Vec<f64>,
             codes: Vec<usize>,
             order: Vec<usize>,
         }
@@ -246,6 +258,7 @@ impl FittedModel {
             batch.len(),
             || Scratch {
                 terms: vec![0.0; width],
+                centred: vec![0.0; width],
                 codes: vec![0; p.categorical.len()],
                 order: Vec::with_capacity(k + 1),
             },
@@ -263,7 +276,10 @@ impl FittedModel {
                     }
                     t.probability(acc)
                 });
-                top_k(&s.terms, k, &mut s.order);
+                for ((c, t), e) in s.centred.iter_mut().zip(&s.terms).zip(&lin.expected) {
+                    *c = t - e;
+                }
+                top_k(&s.centred, k, &mut s.order);
                 let reasons: Vec<Reason> = s
                     .order
                     .iter()
@@ -290,7 +306,7 @@ impl FittedModel {
                         Reason {
                             feature,
                             value,
-                            weight: s.terms[j],
+                            weight: s.centred[j],
                         }
                     })
                     .collect();

@@ -97,6 +97,12 @@ pub struct LogisticModel {
     pub intercept: f64,
     /// One coefficient per transformed column.
     pub coefficients: Vec<f64>,
+    /// The training rows' mean of each transformed column (a level's
+    /// indicator: its frequency), the reference point of exact
+    /// per-customer contributions. Empty in models saved before they were
+    /// kept, which then explain against zero.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_means: Vec<f64>,
 }
 
 /// The weight of a churner under `balanced`: negatives / positives, rounded,
@@ -128,7 +134,12 @@ impl LogisticModel {
         if positives == 0 || positives == y.len() {
             return Err(ModelError::SingleClass);
         }
-        match params.solver {
+        let column_means: Vec<f64> = x
+            .columns()
+            .into_iter()
+            .map(|c| c.sum() / x.nrows().max(1) as f64)
+            .collect();
+        let fitted = match params.solver {
             Solver::Newton => {
                 let w_pos = match params.class_weight {
                     ClassWeight::None => 1.0,
@@ -136,13 +147,18 @@ impl LogisticModel {
                 };
                 let (intercept, coefficients) =
                     newton::fit(x.view(), y, w_pos, params.l2, params.max_iterations)?;
-                Ok(LogisticModel {
+                LogisticModel {
                     intercept,
                     coefficients,
-                })
+                    column_means: Vec::new(),
+                }
             }
-            Solver::Lbfgs => Self::fit_lbfgs(x, y, positives, params),
-        }
+            Solver::Lbfgs => Self::fit_lbfgs(x, y, positives, params)?,
+        };
+        Ok(LogisticModel {
+            column_means,
+            ..fitted
+        })
     }
 
     /// linfa-logistic's L-BFGS; class weights by repeating churner rows.
@@ -184,30 +200,28 @@ impl LogisticModel {
         Ok(LogisticModel {
             intercept: sign * fitted.intercept(),
             coefficients: fitted.params().iter().map(|w| sign * w).collect(),
+            column_means: Vec::new(),
         })
     }
 
     /// Churn probabilities of preprocessed rows.
     pub fn probabilities(&self, x: &Array2<f64>) -> Vec<f64> {
+        self.logits(x).into_iter().map(sigmoid).collect()
+    }
+
+    /// Churn log-odds of preprocessed rows.
+    pub fn logits(&self, x: &Array2<f64>) -> Vec<f64> {
         x.rows()
             .into_iter()
             .map(|row| {
-                sigmoid(
-                    self.intercept
-                        + row
-                            .iter()
-                            .zip(&self.coefficients)
-                            .map(|(a, b)| a * b)
-                            .sum::<f64>(),
-                )
+                self.intercept
+                    + row
+                        .iter()
+                        .zip(&self.coefficients)
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>()
             })
             .collect()
-    }
-
-    /// Log-odds contributions `coefficient × x` per row and column.
-    pub fn contributions(&self, x: &Array2<f64>) -> Array2<f64> {
-        let w = Array1::from(self.coefficients.clone());
-        x * &w
     }
 
     /// |coefficient| per column: the importance on standardised inputs.

@@ -7,6 +7,8 @@
 //! linfa's internals.
 
 pub mod columnar;
+pub mod explain;
+pub mod gbdt;
 pub mod logistic;
 pub mod neural;
 pub mod preprocess;
@@ -17,6 +19,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::calibration::Calibrator;
+pub use explain::Explanation;
+pub use gbdt::{GbdtModel, GbdtParams};
 pub use logistic::{LogisticModel, LogisticParams};
 pub use preprocess::Preprocessor;
 pub use tree::{TreeModel, TreeParams};
@@ -89,13 +93,16 @@ pub enum Family {
     Logistic,
     /// A single decision tree (own CART) with leaf probabilities.
     Tree,
-    /// A multilayer perceptron (tch).
+    /// A multilayer perceptron (trained with tch, scored from its weights).
     Neural,
+    /// Gradient-boosted trees (own histogram boosting), on raw values and
+    /// level codes, with missing values routed natively.
+    Gbdt,
 }
 
 impl Family {
     /// Every family, in leaderboard order.
-    pub const ALL: [Family; 3] = [Family::Logistic, Family::Tree, Family::Neural];
+    pub const ALL: [Family; 4] = [Family::Logistic, Family::Tree, Family::Gbdt, Family::Neural];
 
     /// The family's name as used in configs and on the command line.
     pub fn name(self) -> &'static str {
@@ -103,6 +110,7 @@ impl Family {
             Family::Logistic => "logistic",
             Family::Tree => "tree",
             Family::Neural => "neural",
+            Family::Gbdt => "gbdt",
         }
     }
 }
@@ -120,7 +128,7 @@ impl std::str::FromStr for Family {
             .into_iter()
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                format!("unknown model family {s:?} (expected logistic, tree or neural)")
+                format!("unknown model family {s:?} (expected logistic, tree, gbdt or neural)")
             })
     }
 }
@@ -216,6 +224,19 @@ pub enum ChurnModel {
     Tree(TreeModel),
     /// MLP weights (exported from tch).
     Neural(neural::NeuralModel),
+    /// Boosted trees.
+    Gbdt(GbdtModel),
+}
+
+/// The matrix a family reads: the one-hot, standardised columns of
+/// [`Preprocessor::transform`], or the raw values and level codes of
+/// [`Preprocessor::transform_codes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Design {
+    /// Standardised numeric inputs (median-imputed) and one indicator per level.
+    OneHot,
+    /// Raw numeric inputs (`NaN` when missing) and one level code per categorical input.
+    Codes,
 }
 
 impl ChurnModel {
@@ -225,37 +246,54 @@ impl ChurnModel {
             ChurnModel::Logistic(_) => Family::Logistic,
             ChurnModel::Tree(_) => Family::Tree,
             ChurnModel::Neural(_) => Family::Neural,
+            ChurnModel::Gbdt(_) => Family::Gbdt,
         }
     }
 
-    /// Uncalibrated churn probabilities of preprocessed rows.
-    pub fn raw_probabilities(&self, x: &Array2<f64>) -> Vec<f64> {
+    /// Which matrix the family reads.
+    pub fn design(&self) -> Design {
         match self {
+            ChurnModel::Logistic(_) | ChurnModel::Tree(_) | ChurnModel::Neural(_) => Design::OneHot,
+            ChurnModel::Gbdt(_) => Design::Codes,
+        }
+    }
+
+    /// Uncalibrated churn probabilities of design rows.
+    pub fn raw_probabilities(&self, x: &Array2<f64>) -> Result<Vec<f64>> {
+        Ok(match self {
             ChurnModel::Logistic(m) => m.probabilities(x),
             ChurnModel::Tree(m) => m.probabilities(x),
             ChurnModel::Neural(m) => m.probabilities(x),
-        }
+            ChurnModel::Gbdt(m) => m.predict_proba(x.view()).map_err(gbdt_error)?,
+        })
     }
 
-    /// Per transformed column, how much it pushes each row's risk up (in the
-    /// model's own units: log-odds for logistic, probability for the tree).
-    pub fn contributions(&self, x: &Array2<f64>) -> Array2<f64> {
-        match self {
-            ChurnModel::Logistic(m) => m.contributions(x),
-            ChurnModel::Tree(m) => m.contributions(x),
-            ChurnModel::Neural(m) => m.contributions(x),
-        }
-    }
-
-    /// Global importance per transformed column (non-negative, sums to 1 when
+    /// Global importance per design column (non-negative, sums to 1 when
     /// any is positive).
     pub fn importance(&self, width: usize) -> Vec<f64> {
         let raw = match self {
             ChurnModel::Logistic(m) => m.importance(),
             ChurnModel::Tree(m) => m.importance(width),
             ChurnModel::Neural(m) => m.importance(width),
+            ChurnModel::Gbdt(m) => m.feature_importance_gain(),
         };
         normalise(raw)
+    }
+}
+
+/// A boosted model's error as the model layer's.
+pub(crate) fn gbdt_error(e: gbdt::GbdtError) -> ModelError {
+    match e {
+        gbdt::GbdtError::EmptyTraining(_) => ModelError::EmptyTraining,
+        gbdt::GbdtError::SingleClass => ModelError::SingleClass,
+        gbdt::GbdtError::BadParam { name, message } => ModelError::BadParam { name, message },
+        gbdt::GbdtError::ShapeMismatch(m) | gbdt::GbdtError::InvalidModel(m) => {
+            ModelError::SchemaMismatch(m)
+        }
+        e @ (gbdt::GbdtError::BadLabel { .. } | gbdt::GbdtError::Parse(_)) => ModelError::Fit {
+            family: Family::Gbdt,
+            message: e.to_string(),
+        },
     }
 }
 
@@ -389,6 +427,27 @@ impl FittedModel {
                 if inputs != 1 {
                     return bad("neural model must end in one output".into());
                 }
+                if n.background.iter().any(|r| r.len() != width || !finite(r)) {
+                    return bad("neural model's background rows do not fit the inputs".into());
+                }
+            }
+            ChurnModel::Gbdt(g) => {
+                g.validate().map_err(gbdt_error)?;
+                if g.categorical != self.preprocessor.categorical_mask() {
+                    return bad(format!(
+                        "boosted model reads {} columns ({} categorical), the preprocessing gives {} inputs",
+                        g.categorical.len(),
+                        g.categorical.iter().filter(|c| **c).count(),
+                        self.preprocessor.n_inputs()
+                    ));
+                }
+            }
+        }
+        if let ChurnModel::Logistic(m) = &self.model {
+            if !m.column_means.is_empty()
+                && (m.column_means.len() != width || !finite(&m.column_means))
+            {
+                return bad("logistic model's column means do not fit the inputs".into());
             }
         }
         if let Some(t) = &self.churn_type {
@@ -404,6 +463,34 @@ impl FittedModel {
         self.model.family()
     }
 
+    /// The family's design matrix of a batch, and per row whether a
+    /// categorical value was unseen in training.
+    pub fn design_matrix(&self, batch: &Batch) -> Result<(Array2<f64>, Vec<bool>)> {
+        match self.model.design() {
+            Design::OneHot => self.preprocessor.transform(batch),
+            Design::Codes => self.preprocessor.transform_codes(batch),
+        }
+    }
+
+    /// For each column of the design matrix, the raw input it belongs to
+    /// (numeric inputs, then categorical ones).
+    pub fn design_sources(&self) -> Vec<usize> {
+        match self.model.design() {
+            Design::OneHot => self.preprocessor.encoded_source(),
+            Design::Codes => (0..self.preprocessor.n_inputs()).collect(),
+        }
+    }
+
+    /// The raw inputs' names: numeric, then categorical.
+    pub fn input_names(&self) -> Vec<String> {
+        let p = &self.preprocessor;
+        p.numeric
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(p.categorical.iter().map(|c| c.name.clone()))
+            .collect()
+    }
+
     /// Calibrated churn probabilities, in row order.
     pub fn predict(&self, batch: &Batch) -> Result<Vec<f64>> {
         if let Some(raw) = self.linear_raw(batch)? {
@@ -412,13 +499,13 @@ impl FittedModel {
         self.predict_dense(batch)
     }
 
-    /// [`FittedModel::predict`] through the one-hot matrix, for every
-    /// family: the reference the faster paths are tested against.
+    /// [`FittedModel::predict`] through the family's design matrix: the
+    /// reference the faster paths are tested against.
     pub fn predict_dense(&self, batch: &Batch) -> Result<Vec<f64>> {
-        let (x, _) = self.preprocessor.transform(batch)?;
+        let (x, _) = self.design_matrix(batch)?;
         Ok(self
             .model
-            .raw_probabilities(&x)
+            .raw_probabilities(&x)?
             .into_iter()
             .map(|p| self.calibrator.apply(p))
             .collect())
@@ -429,23 +516,18 @@ impl FittedModel {
         if let Some(raw) = self.linear_raw(batch)? {
             return Ok(raw);
         }
-        let (x, _) = self.preprocessor.transform(batch)?;
-        Ok(self.model.raw_probabilities(&x))
+        let (x, _) = self.design_matrix(batch)?;
+        self.model.raw_probabilities(&x)
     }
 
     /// Global importance per raw input (numeric, then categorical), sorted
     /// by importance, descending.
     pub fn importance(&self) -> Vec<(String, f64)> {
-        let p = &self.preprocessor;
-        let per_encoded = self.model.importance(p.width());
-        let names: Vec<String> = p
-            .numeric
-            .iter()
-            .map(|c| c.name.clone())
-            .chain(p.categorical.iter().map(|c| c.name.clone()))
-            .collect();
+        let sources = self.design_sources();
+        let per_column = self.model.importance(sources.len());
+        let names = self.input_names();
         let mut per_input = vec![0.0; names.len()];
-        for (src, v) in p.encoded_source().into_iter().zip(per_encoded) {
+        for (src, v) in sources.into_iter().zip(per_column) {
             per_input[src] += v;
         }
         let mut out: Vec<(String, f64)> = names.into_iter().zip(per_input).collect();
@@ -455,11 +537,7 @@ impl FittedModel {
 
     /// The top `k` reasons per row: inputs pushing risk up, with their values.
     pub fn reasons(&self, batch: &Batch, k: usize) -> Result<Vec<Vec<Reason>>> {
-        if let Some(scores) = self.linear_score_batch(batch, k)? {
-            return Ok(scores.reasons);
-        }
-        let (x, _) = self.preprocessor.transform(batch)?;
-        Ok(self.reasons_of(batch, &x, k))
+        Ok(self.score_batch(batch, k)?.reasons)
     }
 
     /// Probabilities, churn type, reasons and unknown categories of a batch.
@@ -470,18 +548,22 @@ impl FittedModel {
         self.score_batch_dense(batch, k)
     }
 
-    /// [`FittedModel::score_batch`] through the one-hot matrix, for every
-    /// family: the reference the faster paths are tested against.
+    /// [`FittedModel::score_batch`] through the design matrix and
+    /// [`FittedModel::explain`], for every family: the reference the faster
+    /// paths are tested against.
     pub fn score_batch_dense(&self, batch: &Batch, k: usize) -> Result<BatchScores> {
-        let (x, unknown_any) = self.preprocessor.transform(batch)?;
-        let probabilities = self
-            .model
-            .raw_probabilities(&x)
-            .into_iter()
-            .map(|p| self.calibrator.apply(p))
+        let explanation = self.explain(batch)?;
+        let probabilities = explanation
+            .logits
+            .iter()
+            .map(|z| self.calibrator.apply(explain::sigmoid(*z)))
             .collect();
-        let p_involuntary = self.churn_type.as_ref().map(|m| m.probabilities(&x));
-        let reasons = self.reasons_of(batch, &x, k);
+        let p_involuntary = match &self.churn_type {
+            Some(m) => Some(m.probabilities(&self.preprocessor.transform(batch)?.0)),
+            None => None,
+        };
+        let reasons = self.reasons_from(batch, &explanation.contributions, k);
+        let unknown_any = explanation.unknown;
         let unknown = unknown_any
             .iter()
             .enumerate()
@@ -501,53 +583,62 @@ impl FittedModel {
         })
     }
 
-    fn reasons_of(&self, batch: &Batch, x: &Array2<f64>, k: usize) -> Vec<Vec<Reason>> {
+    /// The top `k` inputs pushing each row's risk up, from per-input
+    /// contributions (rows × inputs).
+    pub fn reasons_from(
+        &self,
+        batch: &Batch,
+        per_input: &Array2<f64>,
+        k: usize,
+    ) -> Vec<Vec<Reason>> {
         let p = &self.preprocessor;
-        let contrib = self.model.contributions(x);
-        let sources = p.encoded_source();
-        let n_inputs = p.numeric.len() + p.categorical.len();
+        let n_inputs = p.n_inputs();
         let mut out = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
-            let mut per_input = vec![0.0; n_inputs];
-            for (j, src) in sources.iter().enumerate() {
-                per_input[*src] += contrib[[i, j]];
-            }
-            let mut order: Vec<usize> = (0..n_inputs).filter(|&j| per_input[j] > 1e-12).collect();
-            order.sort_by(|a, b| per_input[*b].total_cmp(&per_input[*a]));
+            let row = per_input.row(i);
+            let mut order: Vec<usize> = (0..n_inputs).filter(|&j| row[j] > 1e-12).collect();
+            order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
             out.push(
                 order
                     .into_iter()
                     .take(k)
-                    .map(|j| {
-                        let (feature, value) = if j < p.numeric.len() {
-                            let v = batch.numeric[[i, j]];
-                            (
-                                p.numeric[j].name.clone(),
-                                if v.is_finite() {
-                                    format_number(v)
-                                } else {
-                                    "missing".into()
-                                },
-                            )
-                        } else {
-                            let c = j - p.numeric.len();
-                            (
-                                p.categorical[c].name.clone(),
-                                batch.categorical[c][i]
-                                    .clone()
-                                    .unwrap_or_else(|| "missing".into()),
-                            )
-                        };
-                        Reason {
-                            feature,
-                            value,
-                            weight: per_input[j],
-                        }
+                    .map(|j| Reason {
+                        feature: self.input_name(j),
+                        value: self.input_value(batch, i, j),
+                        weight: row[j],
                     })
                     .collect(),
             );
         }
         out
+    }
+
+    /// The name of raw input `j` (numeric, then categorical).
+    pub fn input_name(&self, j: usize) -> String {
+        let p = &self.preprocessor;
+        if j < p.numeric.len() {
+            p.numeric[j].name.clone()
+        } else {
+            p.categorical[j - p.numeric.len()].name.clone()
+        }
+    }
+
+    /// Row `i`'s value of raw input `j`, as people read it (`missing` when
+    /// absent: a missing value is shown, and blamed, as missing).
+    pub fn input_value(&self, batch: &Batch, i: usize, j: usize) -> String {
+        let n_num = self.preprocessor.numeric.len();
+        if j < n_num {
+            let v = batch.numeric[[i, j]];
+            if v.is_finite() {
+                format_number(v)
+            } else {
+                "missing".into()
+            }
+        } else {
+            batch.categorical[j - n_num][i]
+                .clone()
+                .unwrap_or_else(|| "missing".into())
+        }
     }
 }
 

@@ -226,4 +226,52 @@ impl Preprocessor {
         }
         Ok((x, unknown))
     }
+
+    /// Raw rows as level codes, the input of the gradient-boosted family:
+    /// numeric inputs as they are (missing or non-finite as `NaN`, which
+    /// the trees route natively, never the median), then one column per
+    /// categorical input holding the level's index in `levels` (an unseen
+    /// level gets `levels.len()`, a code training never saw; a missing
+    /// value is `NaN`). Returns the matrix and, per row, whether any
+    /// categorical value was unseen.
+    pub fn transform_codes(&self, batch: &Batch) -> Result<(Array2<f64>, Vec<bool>)> {
+        self.check(batch)?;
+        let n = batch.len();
+        let width = self.numeric.len() + self.categorical.len();
+        let mut x = Array2::<f64>::zeros((n, width));
+        for j in 0..self.numeric.len() {
+            for (i, v) in batch.numeric.column(j).iter().enumerate() {
+                x[[i, j]] = if v.is_finite() { *v } else { f64::NAN };
+            }
+        }
+        let mut unknown = vec![false; n];
+        for (k, (c, values)) in self.categorical.iter().zip(&batch.categorical).enumerate() {
+            let j = self.numeric.len() + k;
+            for (i, v) in values.iter().enumerate() {
+                x[[i, j]] = match v.as_deref() {
+                    None => f64::NAN,
+                    Some(level) => match c.levels.binary_search_by(|l| l.as_str().cmp(level)) {
+                        Ok(code) => code as f64,
+                        Err(_) => {
+                            unknown[i] = true;
+                            c.levels.len() as f64
+                        }
+                    },
+                };
+            }
+        }
+        Ok((x, unknown))
+    }
+
+    /// Which columns of [`Preprocessor::transform_codes`] are categorical.
+    pub fn categorical_mask(&self) -> Vec<bool> {
+        std::iter::repeat_n(false, self.numeric.len())
+            .chain(std::iter::repeat_n(true, self.categorical.len()))
+            .collect()
+    }
+
+    /// The number of raw inputs (numeric, then categorical).
+    pub fn n_inputs(&self) -> usize {
+        self.numeric.len() + self.categorical.len()
+    }
 }

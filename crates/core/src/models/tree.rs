@@ -292,20 +292,38 @@ impl TreeModel {
             .collect()
     }
 
-    /// Along each row's path, the change in churn probability at each split,
-    /// credited to the split's column.
-    pub fn contributions(&self, x: &Array2<f64>) -> Array2<f64> {
-        let mut out = Array2::zeros(x.dim());
-        for (i, row) in x.rows().into_iter().enumerate() {
-            let path = self.path(row);
-            for w in path.windows(2) {
-                let (parent, child) = (&self.nodes[w[0]], &self.nodes[w[1]]);
-                if let Some(s) = &parent.split {
-                    out[[i, s.feature]] += child.probability - parent.probability;
+    /// The tree in log-odds as a boosted-tree structure, for TreeSHAP: a
+    /// node's value is the log-odds of its probability and its cover the
+    /// training rows that reached it.
+    pub fn as_shap_tree(&self) -> super::gbdt::Tree {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let value = super::explain::logit(n.probability);
+                let cover = f64::from(n.n.max(1));
+                match &n.split {
+                    None => super::gbdt::Node::leaf(value, cover, u64::from(n.n)),
+                    Some(s) => super::gbdt::Node {
+                        feature: s.feature as u32,
+                        threshold: s.threshold,
+                        default_left: false,
+                        cat_start: 0,
+                        cat_len: 0,
+                        left: s.left as u32,
+                        right: s.right as u32,
+                        value,
+                        cover,
+                        count: u64::from(n.n),
+                        gain: 0.0,
+                    },
                 }
-            }
+            })
+            .collect();
+        super::gbdt::Tree {
+            nodes,
+            cat_levels: Vec::new(),
         }
-        out
     }
 
     /// Weighted Gini decrease per transformed column.
