@@ -2,6 +2,13 @@
 side by side in one session, alternating the two, several repetitions each;
 medians and ratios; BENCHMARKS.md.
 
+Per size: features (vs pandas), training of logistic/tree/neural (vs
+scikit-learn; XGBoost for reference), gbdt vs LightGBM with the same
+settings, the oracle gap (at the size closest to --oracle-size, not in
+--smoke), batch scoring (logistic predict/score vs Python; gbdt predict).
+Then the flat-table quality (Telco, credit-card churners; not in --smoke)
+and the online load test (not in --smoke).
+
 Run through bench/run, which sets up the venv, wrk, the binaries and the
 echo server, then calls this with --bin, --echo-bin, --work and --repo.
 """
@@ -93,6 +100,94 @@ def duration(text, pattern=DUR):
     return float(m.group(1)) * UNIT[m.group(2)] if m else None
 
 
+# `churnguard train`'s leaderboard: one row per family, the champion marked
+# `*`, then ten figures: val AUC, folds/origins (mean±sd), the test ROC-AUC,
+# PR-AUC, log loss, Brier, ECE, fit (s) (one fit of the final model),
+# ms/1k rows and profit(test). A `churn type: ...` line (indented) may follow.
+LEADER_COLS = ("val_auc", "folds", "roc_auc", "pr_auc", "logloss", "brier", "ece", "fit",
+               "ms_1k", "profit")
+LEADER_ROW = re.compile(r"^(logistic|tree|gbdt|neural)(\*?)" + r"\s+(\S+)" * 10 + r"\s*$", re.M)
+TRAIN_ROWS = re.compile(r"^rows: train (\d+), validation (\d+), test (\d+)", re.M)
+SAVED = re.compile(r"^saved (\S+) \((\w+)\) to ", re.M)
+ORACLE_SNAPSHOT = re.compile(
+    r"^oracle at the snapshot state \(true hidden state, no future\) ROC-AUC: (\S+); "
+    r"champion gap (\S+)", re.M)
+ORACLE_HAZARD = re.compile(
+    r"^oracle \(true hazards\) ROC-AUC on the same test rows: (\S+); champion (\S+) "
+    r"\(gap (\S+)\)", re.M)
+# stderr: `train: gbdt: validation ROC-AUC 0.6618, test 0.6604 (1.4 s)`: the
+# family's whole protocol (every origin or fold, search, refit).
+STAGE_DONE = re.compile(r"^train: (\w+): validation ROC-AUC \S+, test \S+ \(([0-9.]+) s\)", re.M)
+# `scored N rows with ID (FAMILY) into OUT in 412.345ms` (Rust's Duration).
+PREDICTED = re.compile(r"^scored (\d+) rows with (\S+) \((\w+)\) into .* in "
+                       r"([0-9.]+)(ns|µs|us|ms|s)\s*$", re.M)
+
+
+def num(text):
+    """A figure of churnguard's output; None for `-`, NaN or anything else."""
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v else None
+
+
+def leaderboard(stdout):
+    """{family: {val_auc, folds, roc_auc (test), ..., fit, champion}} from
+    `churnguard train`'s output."""
+    out = {}
+    for m in LEADER_ROW.finditer(stdout):
+        fam, star, vals = m.group(1), m.group(2), m.groups()[2:]
+        row = {k: (v if k == "folds" else num(v)) for k, v in zip(LEADER_COLS, vals)}
+        row["champion"] = star == "*"
+        out[fam] = row
+    return out
+
+
+def champion(board):
+    return next((f for f, r in board.items() if r["champion"]), None)
+
+
+def train_rows(stdout):
+    m = TRAIN_ROWS.search(stdout)
+    return {"train": int(m.group(1)), "validation": int(m.group(2)),
+            "test": int(m.group(3))} if m else None
+
+
+def saved_ids(stdout):
+    return {fam: mid for mid, fam in SAVED.findall(stdout)}
+
+
+def stage_totals(stderr):
+    return {fam: float(s) for fam, s in STAGE_DONE.findall(stderr)}
+
+
+def oracle_lines(stdout):
+    a, b = ORACLE_SNAPSHOT.search(stdout), ORACLE_HAZARD.search(stdout)
+    return {"snapshot_auc": num(a.group(1)) if a else None,
+            "snapshot_gap": num(a.group(2)) if a else None,
+            "hazard_auc": num(b.group(1)) if b else None,
+            "hazard_champion": num(b.group(2)) if b else None,
+            "hazard_gap": num(b.group(3)) if b else None}
+
+
+def predicted(stdout):
+    """(rows, model id, family, in-process seconds) of `churnguard predict`."""
+    m = PREDICTED.search(stdout)
+    if not m:
+        return None
+    return int(m.group(1)), m.group(2), m.group(3), float(m.group(4)) * UNIT[m.group(5)]
+
+
+# churnguard's [gbdt] settings for the comparison with LightGBM (the peer's
+# defaults in peers/train_lightgbm.py are the same).
+GBDT_FIXED = {"n_trees": 300, "learning_rate": 0.1, "max_leaves": 31, "max_depth": 0,
+              "min_data_in_leaf": 20, "min_sum_hessian": 0.001, "lambda_l2": 1.0,
+              "min_gain": 0.0, "feature_fraction": 1.0, "bagging_fraction": 1.0,
+              "max_bins": 255, "early_stopping_rounds": 0, "seed": 42}
+GBDT_THREADS = 2
+
+
 def sha256(path, n=12):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -154,17 +249,24 @@ def machine(args):
 
     import importlib.metadata as md
 
-    pkgs = {p: md.version(p) for p in ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost",
-                                       "fastapi", "uvicorn", "pydantic")}
+    def version(p):
+        try:
+            return md.version(p)
+        except md.PackageNotFoundError:
+            return "absent"
+
+    pkgs = {p: version(p) for p in ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost",
+                                    "lightgbm", "catboost", "fastapi", "uvicorn", "pydantic")}
     commit = out(["git", "rev-parse", "--short=12", "HEAD"])
-    dirty = out(["git", "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"])
+    dirty = out(["git", "status", "--porcelain", "--", "src", "crates", "Cargo.toml",
+                 "Cargo.lock"])
     return {
         "cpu": cpu,
         "nproc": nproc,
         "mem_gib": round(mem, 1),
         "kernel": platform.release(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit + (" (with uncommitted changes in src/)" if dirty else ""),
+        "commit": commit + (" (with uncommitted changes in src/ or crates/)" if dirty else ""),
         "binary_sha256": sha256(args.bin),
         "binary_built": dt.datetime.fromtimestamp(
             os.path.getmtime(args.bin_source or args.bin), dt.timezone.utc
@@ -197,10 +299,18 @@ class Bench:
         if (what, c) not in [tuple(x) for x in self.res["commands"]]:
             self.res["commands"].append([what, c])
 
-    def cgrun(self, what, cmd, **kw):
-        self.command(what, [self.cg] + cmd)
+    def cgrun(self, what, cmd, env=None, **kw):
+        """Runs churnguard. `env`: extra variables (recorded with the
+        command). Training runs record their audit rows in the work
+        directory's own store, never in a churnguard.db of the working
+        directory (the repository's)."""
+        env = dict(env or {})
+        self.command(what, [f"{k}={v}" for k, v in env.items()] + [self.cg] + cmd)
+        full = dict(os.environ)
+        full["CHURNGUARD_DATABASE_URL"] = "sqlite://" + os.path.join(self.a.work, "audit.db")
+        full.update(env)
         try:
-            return run([self.cg] + cmd, **kw)
+            return run([self.cg] + cmd, env=full, **kw)
         except TimedOut:
             raise
         except Failed as e:
@@ -336,16 +446,19 @@ class Bench:
                     r = self.cgrun(f"train {fam}", ["train", "--data", fpath, "--families", fam,
                                                     "--registry", reg, "--no-promote"],
                                    timeout=limit)
-                    m = re.search(rf"^{fam}\*?\s+([0-9.]+)\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+([0-9.]+)",
-                                  r["stdout"], re.M)
-                    if not m:
+                    row = leaderboard(r["stdout"]).get(fam)
+                    if not row:
                         if "skipped" in r["stdout"] or "not enabled" in r["stdout"] + r["stderr"]:
                             return None
                         raise Failed(f"cannot read the leaderboard:\n{r['stdout']}")
-                    r["auc"], r["fit"] = float(m.group(1)), float(m.group(2))
-                    mid = re.search(r"saved (\S+) \(" + fam + r"\)", r["stdout"])
+                    # The test ROC-AUC (the last backtest origin's rows) and
+                    # one fit of the final model.
+                    r["auc"], r["fit"] = row["roc_auc"], row["fit"]
+                    r["total"] = stage_totals(r["stderr"]).get(fam)
+                    r["cg_rows"] = train_rows(r["stdout"])
+                    mid = saved_ids(r["stdout"]).get(fam)
                     if mid and fam not in model_ids:
-                        model_ids[fam] = (reg, mid.group(1))
+                        model_ids[fam] = (reg, mid)
                     return r
 
                 def skf():
@@ -382,10 +495,14 @@ class Bench:
                     f"{fmt(cg[-1]['auc'], 4)}; scikit-learn fit {fmt(sk[-1]['fit'])} s AUC "
                     f"{fmt(sk[-1]['auc'], 4)}")
             if cg:
-                res[fam] = {"churnguard": summarize(cg, ("fit", "auc")),
+                res[fam] = {"churnguard": summarize(cg, ("fit", "auc", "total")),
                             "sklearn": summarize(sk, ("fit", "auc")), "reps": len(cg),
                             "rows": next((x["rows"] for x in sk if x["rows"]["train"]),
-                                         {"train": 0})}
+                                         {"train": 0}),
+                            "churnguard_rows": next((x["cg_rows"] for x in cg
+                                                     if x.get("cg_rows")), None)}
+                self.check_rows(n, fam, res[fam]["churnguard_rows"], res[fam]["rows"])
+                self.check_fit(n, fam, res[fam]["churnguard"])
         if n <= self.a.xgboost_max:
             xs = []
             reps = self.R
@@ -404,6 +521,254 @@ class Bench:
             self.note(f"{fmt_n(n)}: XGBoost skipped" + (" in --smoke" if self.a.smoke else
                       f" above --xgboost-max {fmt_n(self.a.xgboost_max)}"))
         return res, model_ids
+
+    def check_rows(self, n, what, cg_rows, peer_rows):
+        """A note when churnguard's final model and the peer did not learn
+        from (or test on) as many rows."""
+        if not cg_rows or not peer_rows or not peer_rows.get("train"):
+            return
+        if (cg_rows["train"], cg_rows["test"]) != (peer_rows["train"], peer_rows["test"]):
+            self.note(f"{fmt_n(n)}: {what}: churnguard trained on {cg_rows['train']:,} rows and "
+                      f"tested on {cg_rows['test']:,}, the peer on {peer_rows['train']:,} and "
+                      f"{peer_rows['test']:,}: the split rules differ")
+
+    def check_fit(self, n, what, summary):
+        """churnguard's `fit (s)` is one fit of the final model; a binary
+        whose `fit (s)` still counts every fit of the protocol (3 origins)
+        shows a fit as long as the whole family's time."""
+        fit, total = summary.get("fit"), summary.get("total")
+        if fit and total and fit > 0.9 * total and not self.res.get("fit_is_total"):
+            self.res["fit_is_total"] = True
+            self.note(f"{fmt_n(n)}: {what}: churnguard's `fit (s)` {fit:.2f} s is about the "
+                      f"family's whole protocol ({total:.2f} s, every backtest origin): this "
+                      "binary's `fit (s)` counts every fit, not the final model's one, so its "
+                      "fit times here are overstated")
+
+    # -------------------------------------------------------------- gbdt
+
+    def gbdt_config(self):
+        path = os.path.join(self.a.work, "gbdt_fixed.toml")
+        text = "# bench/driver.py: churnguard's gbdt with LightGBM's settings (bench/peers/train_lightgbm.py)\n[gbdt]\n" + "".join(
+            f"{k} = {v}\n" for k, v in GBDT_FIXED.items())
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def gbdt_lightgbm(self, n, fpath, out):
+        """churnguard's gbdt with fixed settings (300 trees, 31 leaves, no
+        early stopping) against LightGBM with the same settings, 2 threads
+        each, on the last backtest origin's window and test rows."""
+        log(f"{fmt_n(n)}: gbdt vs LightGBM, same settings, {GBDT_THREADS} threads")
+        config = self.gbdt_config()
+        env = {"RAYON_NUM_THREADS": str(GBDT_THREADS)}
+        cg, lg = [], []
+        reps, i = self.R, 0
+        while i < reps:
+            reg = os.path.join(out, f"gbdt-fixed-{i}")
+
+            def cgf():
+                r = self.cgrun("train gbdt (LightGBM's settings)",
+                               ["train", "--data", fpath, "--families", "gbdt", "--config",
+                                config, "--registry", reg, "--no-promote"],
+                               env=env, timeout=self.a.timeout)
+                row = leaderboard(r["stdout"]).get("gbdt")
+                if not row:
+                    raise Failed(f"cannot read the gbdt row of the leaderboard:\n{r['stdout']}")
+                r["auc"], r["fit"] = row["roc_auc"], row["fit"]
+                r["total"] = stage_totals(r["stderr"]).get("gbdt")
+                r["cg_rows"] = train_rows(r["stdout"])
+                self.check_gbdt_settings(n, reg, saved_ids(r["stdout"]).get("gbdt"))
+                return r
+
+            def lgf():
+                r = self.pyrun("train LightGBM (same settings)", "train_lightgbm.py",
+                               ["--data", fpath, "--threads", str(GBDT_THREADS)],
+                               timeout=self.a.timeout)
+                r["auc"], r["fit"] = r["json"]["test_auc"], r["json"]["fit_seconds"]
+                return r
+
+            pair = [("cg", cgf), ("lg", lgf)]
+            if i % 2:
+                pair.reverse()
+            for who, f in pair:
+                try:
+                    r = f()
+                except TimedOut as e:
+                    self.note(f"{fmt_n(n)}: gbdt vs LightGBM: "
+                              f"{'churnguard' if who == 'cg' else 'LightGBM'} stopped at the "
+                              f"{self.a.timeout} s limit ({e})")
+                    r = {"wall": float(self.a.timeout), "rss_mib": None, "fit": None,
+                         "auc": None, "timed_out": True}
+                (cg if who == "cg" else lg).append(r)
+            if i == 0:
+                reps = self.reps_for(max(cg[0]["wall"], lg[0]["wall"]))
+            i += 1
+            log(f"  rep {i}/{reps}: churnguard gbdt fit {fmt(cg[-1]['fit'])} s AUC "
+                f"{fmt(cg[-1]['auc'], 4)} (whole train {cg[-1]['wall']:.1f} s); LightGBM fit "
+                f"{fmt(lg[-1]['fit'])} s AUC {fmt(lg[-1]['auc'], 4)}")
+        peer = next((x["json"] for x in lg if "json" in x), {})
+        res = {"churnguard": summarize(cg, ("fit", "auc", "total")),
+               "lightgbm": summarize(lg, ("fit", "auc")), "reps": len(cg),
+               "rows": peer.get("rows"), "origin": peer.get("origin"),
+               "churnguard_rows": next((x["cg_rows"] for x in cg if x.get("cg_rows")), None),
+               "settings": dict(GBDT_FIXED), "threads": GBDT_THREADS,
+               "lightgbm_settings": peer.get("settings"), "lightgbm_version": peer.get("lightgbm"),
+               "lightgbm_trees": peer.get("trees"),
+               "omp_wait_policy": peer.get("omp_wait_policy")}
+        self.check_rows(n, "gbdt vs LightGBM", res["churnguard_rows"], res["rows"])
+        self.check_fit(n, "gbdt", res["churnguard"])
+        return res
+
+    def check_gbdt_settings(self, n, reg, mid):
+        """A note when the saved model's settings are not the config's (a key
+        the binary ignored or renamed)."""
+        try:
+            hp = json.load(open(os.path.join(reg, mid, "manifest.json")))["hyperparameters"]
+        except (OSError, KeyError, TypeError, ValueError) as e:
+            self.note(f"{fmt_n(n)}: could not read the gbdt model's settings from its manifest "
+                      f"({e})")
+            return
+        off = {k: (v, hp.get(k)) for k, v in GBDT_FIXED.items()
+               if k != "seed" and hp.get(k) != v}
+        if off:
+            self.note(f"{fmt_n(n)}: the gbdt model's settings differ from gbdt_fixed.toml "
+                      f"(key: (config, model)): {off}")
+
+    def gbdt_default(self, n, fpath, out):
+        """A gbdt fit with churnguard's default settings (early stopping on):
+        its model is the one batch prediction times."""
+        log(f"{fmt_n(n)}: gbdt with default settings (the model batch prediction times)")
+        reg = os.path.join(out, "gbdt-default")
+        r = self.cgrun("train gbdt (default settings)",
+                       ["train", "--data", fpath, "--families", "gbdt", "--registry", reg,
+                        "--no-promote"], timeout=self.a.timeout)
+        row = leaderboard(r["stdout"]).get("gbdt")
+        mid = saved_ids(r["stdout"]).get("gbdt")
+        if not row or not mid:
+            raise Failed(f"cannot read the gbdt row or its model id:\n{r['stdout']}")
+        log(f"  default gbdt: fit {fmt(row['fit'])} s, test ROC-AUC {fmt(row['roc_auc'], 4)}, "
+            f"whole train {r['wall']:.1f} s")
+        return {"auc": row["roc_auc"], "fit": row["fit"], "wall": r["wall"],
+                "rss_mib": r["rss_mib"], "total": stage_totals(r["stderr"]).get("gbdt"),
+                "registry": reg, "id": mid, "source": "default gbdt fit"}
+
+    # -------------------------------------------------------------- oracle
+
+    def oracle(self, n, data, fpath, out):
+        """churnguard's default training (every family of the build) with
+        --truth: the champion's test ROC-AUC against the generator's oracles
+        on the same test rows (the last backtest origin)."""
+        log(f"{fmt_n(n)}: oracle gap (default training with --truth)")
+        reg = os.path.join(out, "oracle")
+        cmd = ["train", "--data", fpath, "--truth", data, "--registry", reg, "--no-promote"]
+        fams = None
+        if n > self.a.neural_max:
+            fams = "logistic,tree,gbdt"
+            cmd += ["--families", fams]
+            self.note(f"{fmt_n(n)}: oracle run without the neural family (above --neural-max "
+                      f"{fmt_n(self.a.neural_max)})")
+        try:
+            r = self.cgrun("train, every family, with the oracle (--truth)", cmd,
+                           timeout=self.a.timeout)
+        except TimedOut as e:
+            self.note(f"{fmt_n(n)}: oracle run stopped at the {self.a.timeout} s limit ({e})")
+            return {"timed_out": True, "wall": float(self.a.timeout)}
+        board = leaderboard(r["stdout"])
+        champ = champion(board)
+        o = oracle_lines(r["stdout"])
+        if not champ or o["snapshot_auc"] is None:
+            raise Failed(f"cannot read the leaderboard or the oracle lines:\n{r['stdout']}")
+        res = {"families": board, "champion": champ, "champion_auc": board[champ]["roc_auc"],
+               **o, "gap": (None if board[champ]["roc_auc"] is None else
+                            o["snapshot_auc"] - board[champ]["roc_auc"]),
+               "rows": train_rows(r["stdout"]), "wall": r["wall"], "rss_mib": r["rss_mib"],
+               "ids": saved_ids(r["stdout"]), "registry": reg, "families_flag": fams,
+               "skipped": re.findall(r"^skipped (\w+):", r["stdout"], re.M)}
+        log(f"  champion {champ} test ROC-AUC {fmt(res['champion_auc'], 4)}; snapshot-state "
+            f"oracle {fmt(o['snapshot_auc'], 4)} (gap {fmt(res['gap'], 4)}); true-hazard oracle "
+            f"{fmt(o['hazard_auc'], 4)}")
+        return res
+
+    def oracle_size(self):
+        """The run's size closest to --oracle-size (on a log scale; the smaller on a tie)."""
+        import math
+
+        if not self.a.sizes:
+            return None
+        return min(self.a.sizes, key=lambda n: (abs(math.log(n / self.a.oracle_size)), n))
+
+    # -------------------------------------------------------------- flat tables
+
+    def flat_sets(self):
+        out = []
+        for name, data, schema in (("Telco", self.a.telco, self.a.telco_schema),
+                                   ("credit-card churners", self.a.credit_card,
+                                    self.a.credit_card_schema)):
+            if data and schema:
+                out.append((name, data, schema))
+        return out
+
+    def flat(self, name, data, schema):
+        """churnguard's default training and its tuned training on a flat
+        table against flat_quality.py (XGBoost with its CV grid, LightGBM and
+        CatBoost defaults), all on the same hash split (seed 42, 20% test)."""
+        log(f"flat-table quality: {name}: churnguard (default, tuned) vs XGBoost, LightGBM, "
+            "CatBoost")
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        out = os.path.join(self.a.work, "flat", slug)
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        res = {"data": data, "schema": schema, "seed": 42, "test_fraction": 0.2,
+               "budget": self.a.tune_budget}
+
+        def cg(kind, extra):
+            reg = os.path.join(out, f"models-{kind}")
+            try:
+                r = self.cgrun(f"train {kind} (flat table)",
+                               ["train", "--data", data, "--schema", schema, "--seed", "42",
+                                "--registry", reg, "--no-promote"] + extra,
+                               timeout=self.a.timeout)
+            except TimedOut as e:
+                self.note(f"{name}: churnguard {kind} training stopped at the "
+                          f"{self.a.timeout} s limit ({e})")
+                return {"timed_out": True}
+            board = leaderboard(r["stdout"])
+            champ = champion(board)
+            if not champ:
+                raise Failed(f"cannot read the leaderboard:\n{r['stdout']}")
+            log(f"  churnguard {kind}: champion {champ} test ROC-AUC "
+                f"{fmt(board[champ]['roc_auc'], 4)} ({r['wall']:.0f} s)")
+            return {"families": board, "champion": champ,
+                    "champion_auc": board[champ]["roc_auc"], "rows": train_rows(r["stdout"]),
+                    "wall": r["wall"], "rss_mib": r["rss_mib"],
+                    "skipped": re.findall(r"^skipped (\w+):", r["stdout"], re.M)}
+
+        try:
+            res["default"] = cg("default", [])
+            try:
+                p = self.pyrun(f"flat-table peers ({name})", "flat_quality.py",
+                               ["--data", data, "--schema", schema, "--seed", "42",
+                                "--test-fraction", "0.2"], timeout=self.a.timeout)
+                j = p["json"]
+                res["peers"] = {"families": j["families"], "best": j["best"], "rows": j["rows"],
+                                "versions": j.get("versions"), "wall": p["wall"],
+                                "rss_mib": p["rss_mib"], "dataset": j.get("dataset")}
+                log(f"  peers: best {j['best']['family']} test ROC-AUC "
+                    f"{j['best']['test_roc_auc']:.4f} ({p['wall']:.0f} s)")
+            except TimedOut as e:
+                self.note(f"{name}: flat_quality.py stopped at the {self.a.timeout} s limit ({e})")
+            except Failed as e:
+                self.note(f"{name}: flat_quality.py failed: {str(e).splitlines()[0]}")
+            res["tuned"] = cg("tuned", ["--tune", "--budget", self.a.tune_budget])
+        except Failed as e:
+            res["error"] = str(e)
+            return res
+        rows = (res.get("default") or {}).get("rows")
+        peer_rows = (res.get("peers") or {}).get("rows")
+        if rows and peer_rows and rows["test"] != peer_rows["test"]["all"]:
+            self.note(f"{name}: churnguard held out {rows['test']:,} test rows, flat_quality.py "
+                      f"{peer_rows['test']['all']:,}: the splits differ")
+        return res
 
     # -------------------------------------------------------------- batch
 
@@ -429,15 +794,19 @@ class Bench:
         shutil.copy(fpath + ".schema.json", path + ".schema.json")
         return path, len(d)
 
-    def batch(self, n, fpath, model_ids, out):
-        log(f"{fmt_n(n)}: batch scoring, churnguard predict/score vs scikit-learn + pandas")
+    def batch(self, n, fpath, model_ids, out, gbdt=None):
+        """`predict` and `score` with the logistic model against the Python
+        path; with `gbdt` (registry, id of a default-settings gbdt model),
+        `predict` with it too, on the same rows."""
+        log(f"{fmt_n(n)}: batch scoring, churnguard predict/score vs scikit-learn + pandas"
+            + (" (and predict with gbdt)" if gbdt else ""))
         if "logistic" not in model_ids:
             self.note("batch scoring skipped: no logistic model")
             return None
         path, rows = self.scoring_input(n, fpath, out)
         reg, mid = model_ids["logistic"]
         skmodel = os.path.join(out, "sklearn_logistic.joblib")
-        pred, score, py = [], [], []
+        pred, score, py, gpred = [], [], [], []
         reps, i = self.R, 0
         while i < reps:
             db = os.path.join(out, f"score-{i}.db")
@@ -459,12 +828,23 @@ class Bench:
                                                os.path.join(out, "python_scores.parquet")],
                                               timeout=self.a.timeout)),
             ]
+            if gbdt:
+                steps.insert(1, ("predict_gbdt", lambda: self.cgrun("predict gbdt", [
+                    "predict", "--model", gbdt[1], "--registry", gbdt[0], "--data", path,
+                    "--out", os.path.join(out, "predict_gbdt.parquet")], timeout=self.a.timeout)))
             if i % 2:
                 steps.reverse()
             for who, f in steps:
                 r = f()
+                if who in ("predict", "predict_gbdt"):
+                    got = predicted(r["stdout"])
+                    r["inproc"] = got[3] if got else None
+                    if got and got[0] != rows:
+                        self.note(f"{fmt_n(n)}: {who} scored {got[0]:,} rows, not {rows:,}")
                 if who == "predict":
                     pred.append(r)
+                elif who == "predict_gbdt":
+                    gpred.append(r)
                 elif who == "score":
                     r["inproc"] = duration(r["stdout"], re.compile(
                         r"customers at \S+ with .*? in ([0-9.]+)(ns|µs|us|ms|s)\b"))
@@ -476,12 +856,18 @@ class Bench:
                 reps = self.reps_for(max(x[-1]["wall"] for x in (pred, score, py)))
             i += 1
             log(f"  rep {i}/{reps}: predict {pred[-1]['wall']:.2f} s, score {score[-1]['wall']:.2f} s, "
-                f"python {py[-1]['wall']:.2f} s (compute {py[-1]['inproc']:.2f} s)")
+                f"python {py[-1]['wall']:.2f} s (compute {py[-1]['inproc']:.2f} s)"
+                + (f", predict gbdt {gpred[-1]['wall']:.2f} s (in-process "
+                   f"{fmt(gpred[-1]['inproc'], 3)} s)" if gpred else ""))
         agree = self.compare_scores(os.path.join(out, "score-0", "scores.parquet"),
                                     os.path.join(out, "python_scores.parquet"))
-        return {"rows": rows, "predict": summarize(pred), "score": summarize(score),
-                "python": summarize(py), "reps": len(pred), "agreement": agree,
-                "input_bytes": os.path.getsize(path)}
+        res = {"rows": rows, "predict": summarize(pred), "score": summarize(score),
+               "python": summarize(py), "reps": len(pred), "agreement": agree,
+               "input_bytes": os.path.getsize(path)}
+        if gpred:
+            res["predict_gbdt"] = summarize(gpred)
+            res["gbdt_model"] = {"id": gbdt[1], "source": gbdt[2] if len(gbdt) > 2 else None}
+        return res
 
     def compare_scores(self, cg_path, py_path):
         """How close the two health indexes are (the models differ slightly)."""
@@ -710,7 +1096,7 @@ class Bench:
         if a.online_only:
             prev = json.load(open(os.path.join(a.work, "results.json")))
             for k in ("sizes", "notes", "commands", "failures", "membw", "load_start",
-                      "command_line"):
+                      "command_line", "flat", "fit_is_total"):
                 self.res[k] = prev.get(k, self.res.get(k))
             rerun = self.res["machine"]["date"]
             online_bin = {k: self.res["machine"].get(k) for k in ("binary_sha256", "binary_built")}
@@ -730,7 +1116,27 @@ class Bench:
                 f = self.features(n, data, out)
                 s["features"] = f
                 s["training"], ids = self.training(n, f["path"], out)
-                s["batch"] = self.batch(n, f["path"], ids, out)
+                try:
+                    s["gbdt_lightgbm"] = self.gbdt_lightgbm(n, f["path"], out)
+                except Failed as e:
+                    if self.cg_failed:
+                        raise
+                    log(f"gbdt vs LightGBM at {fmt_n(n)}: FAILED: {e}")
+                    s["gbdt_lightgbm"] = {"error": str(e)}
+                gbdt = None
+                if n == self.oracle_size() and not a.smoke:
+                    s["oracle"] = o = self.oracle(n, data, f["path"], out)
+                    if o.get("ids", {}).get("gbdt"):
+                        gbdt = (o["registry"], o["ids"]["gbdt"], "the oracle run's gbdt")
+                if gbdt is None:
+                    s["gbdt_default"] = g = self.gbdt_default(n, f["path"], out)
+                    gbdt = (g["registry"], g["id"], g["source"])
+                else:
+                    o = s["oracle"]
+                    s["gbdt_default"] = {"auc": o["families"]["gbdt"]["roc_auc"],
+                                         "fit": o["families"]["gbdt"]["fit"],
+                                         "id": gbdt[1], "source": gbdt[2]}
+                s["batch"] = self.batch(n, f["path"], ids, out, gbdt)
                 if s["batch"]:
                     s["limits"] = self.limits(n, s["batch"], f["path"], os.path.join(
                         *ids["logistic"]))
@@ -742,6 +1148,26 @@ class Bench:
             except MemoryError as e:
                 s["error"] = f"out of memory: {e}"
             self.dump()
+        if a.smoke:
+            self.note("oracle gap not measured in --smoke (a default training of every family "
+                      f"at {fmt_n(a.oracle_size)} customers takes minutes); run without --smoke")
+            self.note("flat-table quality (Telco, credit-card churners) not measured in --smoke: "
+                      "CatBoost alone takes about 40 s per data set, XGBoost's CV grid and "
+                      f"churnguard's --tune --budget {a.tune_budget} more; run without --smoke")
+        elif not a.online_only and not self.cg_failed:
+            sets = self.flat_sets()
+            if not sets:
+                self.note("flat-table quality skipped: no --telco or --credit-card data")
+            elif not a.telco:
+                self.note("flat-table quality: no Telco data (--telco)")
+            elif not a.credit_card:
+                self.note("flat-table quality: no credit-card churners data (--credit-card)")
+            self.res["flat"] = {}
+            for name, data, schema in sets:
+                self.res["flat"][name] = self.flat(name, data, schema)
+                self.dump()
+                if self.cg_failed:
+                    break
         if not a.smoke and not (a.telco and a.echo_bin):
             self.note("online comparison skipped: no Telco data or no echo server")
         elif not a.smoke and not self.cg_failed:
@@ -825,6 +1251,14 @@ def main():
                     help="rerun only the online comparison; the rest comes from results.json")
     ap.add_argument("--telco", default=None)
     ap.add_argument("--telco-schema", default=None)
+    ap.add_argument("--credit-card", default=None,
+                    help="the credit-card churners CSV (flat-table quality section)")
+    ap.add_argument("--credit-card-schema", default=None,
+                    help="its schema (data/schemas/credit_card.toml)")
+    ap.add_argument("--tune-budget", default="60s",
+                    help="churnguard train --budget of the tuned flat-table runs")
+    ap.add_argument("--oracle-size", type=int, default=100_000,
+                    help="the oracle gap is measured at the run's size closest to this")
     ap.add_argument("--duration-s", type=int, default=10)
     ap.add_argument("--warmup-s", type=int, default=2)
     ap.add_argument("--long-run-s", type=float, default=150.0,

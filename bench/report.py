@@ -112,6 +112,69 @@ def targets(res):
         rows.append((f"Batch scoring: ≥ 10× the Python path ({label} rows, `predict` vs Python, wall)",
                      f"{s_(py['wall'])} s vs {s_(pr['wall'])} s = {x:.1f}×", verdict(x >= 10),
                      "" if x >= 10 else f"short by {10 / x:.1f}×"))
+    gb = [n for n in sizes if ((res["sizes"][n].get("batch") or {}).get("predict_gbdt"))]
+    if gb:
+        n = gb[-1]
+        b = res["sizes"][n]["batch"]
+        g = b["predict_gbdt"]
+        scale = max(1_000_000 / b["rows"], 1)
+        t = g.get("inproc")
+        ok = t is not None and t * scale < 1.0
+        rows.append((f"Batch prediction with gbdt: 1M rows < 1 s in-process (measured at "
+                     f"{n_(b['rows'])} rows: `predict`)",
+                     f"{s_(t, 3)} s in-process, {s_(g['wall'])} s wall"
+                     + ("" if b["rows"] >= 1_000_000 else
+                        f"; ≈ {s_(None if t is None else t * scale, 3)} s per 1M"),
+                     verdict(ok), "" if ok or t is None else f"{t * scale:.1f}× the bar"))
+    for n in sizes:
+        g = res["sizes"][n].get("gbdt_lightgbm")
+        if not g:
+            continue
+        label = f"gbdt vs LightGBM ({n_(n)}, same settings, {g.get('threads', 2)} threads): no slower, AUC within 0.003"
+        if "error" in g:
+            rows.append((label, "failed: " + g["error"].splitlines()[0][:80], "–", ""))
+            continue
+        c, k = g["churnguard"], g["lightgbm"]
+        if None in (c["fit"], k["fit"], c["auc"], k["auc"]):
+            rows.append((label, f"fit {s_(c['fit'])} vs {s_(k['fit'])} s (– = stopped at the time limit)",
+                         verdict(c["fit"] is not None and k["fit"] is None), ""))
+            continue
+        faster = c["fit"] <= k["fit"]
+        close = c["auc"] >= k["auc"] - 0.003
+        why = []
+        if not faster:
+            why.append(f"{c['fit'] / k['fit']:.2f}× slower")
+        if not close:
+            why.append(f"AUC {k['auc'] - c['auc']:.4f} lower")
+        rows.append((label, f"fit {s_(c['fit'])} vs {s_(k['fit'])} s; AUC {c['auc']:.4f} vs "
+                     f"{k['auc']:.4f}", verdict(faster and close), ", ".join(why)))
+    for n in sizes:
+        o = res["sizes"][n].get("oracle")
+        if not o:
+            continue
+        label = f"Oracle gap ({n_(n)}): champion within 0.01 of the snapshot-state oracle"
+        if o.get("timed_out") or o.get("gap") is None:
+            rows.append((label, "not measured (stopped at the time limit)", "–", ""))
+            continue
+        ok = o["gap"] <= 0.01
+        rows.append((label, f"{o['champion']} {o['champion_auc']:.4f} vs oracle "
+                     f"{o['snapshot_auc']:.4f}: gap {o['gap']:.4f}", verdict(ok),
+                     "" if ok else f"{o['gap'] - 0.01:.4f} over"))
+    for name, fl in (res.get("flat") or {}).items():
+        best = (fl.get("peers") or {}).get("best")
+        for kind in ("default", "tuned"):
+            r = fl.get(kind)
+            label = (f"Flat table {name}: churnguard's champion ({kind}"
+                     + (f", --tune --budget {fl.get('budget', '60s')}" if kind == "tuned" else "")
+                     + ") ≥ the best of XGBoost (CV grid), LightGBM, CatBoost")
+            if not r or r.get("timed_out") or not best or r.get("champion_auc") is None:
+                rows.append((label, "not measured" + (f": {fl['error'].splitlines()[0][:80]}"
+                                                     if fl.get("error") else ""), "–", ""))
+                continue
+            ok = r["champion_auc"] >= best["test_roc_auc"]
+            rows.append((label, f"{r['champion']} {r['champion_auc']:.4f} vs {best['family']} "
+                         f"{best['test_roc_auc']:.4f}", verdict(ok),
+                         "" if ok else f"{best['test_roc_auc'] - r['champion_auc']:.4f} lower"))
     for n in sizes:
         f = res["sizes"][n].get("features")
         if not f:
@@ -200,12 +263,37 @@ def render(res, args):
     w("- *peak RSS*: `ru_maxrss` of the process from `wait4` (servers: `VmHWM` summed over the "
       "server's processes after the load test).")
     w("- Data: `churnguard generate --customers N --months 24 --seed 42`; features at the 6 "
-      "default quarterly snapshots. Training uses churnguard's time-based split (train and "
-      "validate on snapshots whose 90-day horizon ends before the last 2 snapshots, test on "
-      "those); the Python peers rebuild the same split from the feature table (same test rows; "
-      "the 80/20 train/validation draw uses another generator). Both fit preprocessing, model "
-      "and Platt calibration on the same rows; *fit* is churnguard's leaderboard `fit (s)` "
-      "(which also fits the churn-type model) and the peer's time for the same steps.")
+      "default quarterly snapshots. churnguard trains a feature table by a rolling-origin "
+      "backtest over the last 3 snapshots: at each origin it fits on the rows whose 90-day "
+      "horizon has ended by then (its *window*) and tests on the origin's rows; the earlier "
+      "origins validate and calibrate, the last origin is the test. Its final model is the last "
+      "origin's, fitted on that window. The Python peers (`bench/peers/common.py` "
+      "`rolling_origins`) fit on exactly the same rows (every labelled row whose snapshot + 90 "
+      "days ≤ the last snapshot) and test on exactly the last snapshot's rows, so both sides' "
+      "test ROC-AUC is on the same rows. *fit* is churnguard's leaderboard `fit (s)`, one fit of "
+      "the final model (preprocessing and model; the protocol fits 3, so churnguard's *wall* "
+      "counts every origin, calibration, evaluation and saving), and the peer's time for "
+      "preprocessing and model on the same rows. The peers' saved logistic model is calibrated "
+      "as churnguard's (Platt on the earlier origins' out-of-time predictions), outside its fit "
+      "time.")
+    w("- gbdt vs LightGBM: `churnguard train --families gbdt --config $WORK/gbdt_fixed.toml` "
+      "(300 trees, learning rate 0.1, 31 leaves, no depth limit, 20 rows per leaf, minimum leaf "
+      "hessian 0.001, L2 1, no minimum gain, 255 bins, every column and row per tree, early "
+      "stopping off) with `RAYON_NUM_THREADS=2`, against LightGBM's `LGBMClassifier` with the "
+      "same settings (`bench/peers/train_lightgbm.py`: `n_jobs=2`, `OMP_WAIT_POLICY=passive`, "
+      "categorical inputs as pandas `category` columns, LightGBM's native categorical splits) on "
+      "the last origin's window, tested on the last snapshot's rows. The bar counts AUC up to "
+      "0.003 below LightGBM's as met (higher is met too).")
+    w("- Oracle gap: `churnguard train --truth <generated data>` with every family of the build "
+      "(default settings) at the run's size closest to 100k: the champion's test ROC-AUC (last "
+      "origin) against the oracle that knows each customer's true hidden state at the snapshot "
+      "(no future), and the oracle that knows the true future hazards, on the same test rows.")
+    w("- Flat tables (Telco, credit-card churners; full runs only, not `--smoke`: CatBoost alone "
+      "takes about 40 s per data set): `churnguard train --data X --schema S --no-promote` with "
+      "default settings (every family; stratified hash split, seed 42, 20% test; 5-fold CV on "
+      "the rest) and again with `--tune --budget 60s`, against `bench/peers/flat_quality.py` on "
+      "the same test rows (XGBoost with a CV grid over depth and learning rate choosing its "
+      "trees by early stopping, LightGBM and CatBoost with library defaults, 2 threads each).")
     w("- Batch scoring scores exactly N rows: the latest N rows of the size's feature table "
       "(the last snapshots' active customers), relabelled to one snapshot with unique ids. "
       "`churnguard predict` writes probabilities; `churnguard score` does probability, "
@@ -252,7 +340,8 @@ def render(res, args):
     w("")
     w("## Training")
     w("")
-    w("Fit time (preprocessing + model + calibration) and test ROC-AUC on the same test rows.")
+    w("Fit time (one fit of the final model: preprocessing + model) and test ROC-AUC on the same "
+      "test rows (the last backtest origin's).")
     w("")
     w("| customers | family | train rows | churnguard fit | scikit-learn fit | sklearn/churnguard | churnguard AUC | scikit-learn AUC | Δ AUC | churnguard wall, RSS | scikit-learn wall, RSS |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -274,6 +363,71 @@ def render(res, args):
             x = t["xgboost"]["python"]
             w(f"| {n_(n)} | XGBoost (reference) | | | {s_(x['fit'])} s | | | {x['auc']:.4f} | | | "
               f"{s_(x['wall'])} s, {mib(x['rss_mib'])} |")
+    w("")
+    w("## Gradient boosting: churnguard gbdt vs LightGBM")
+    w("")
+    w("The same boosting settings and 2 threads each, on the same training and test rows (see "
+      "Method). *fit*: churnguard's leaderboard `fit (s)` (one fit of the final model) and "
+      "LightGBM's `fit` (with the category columns and its Dataset); *wall*: churnguard's whole "
+      "`train` (3 backtest origins, calibration, evaluation, saving) and the peer's whole "
+      "script (imports, reading Parquet, one fit).")
+    w("")
+    w("| customers | train rows | test rows | churnguard fit | LightGBM fit | LightGBM/churnguard | churnguard AUC | LightGBM AUC | Δ AUC | churnguard wall, RSS | LightGBM wall, RSS | default gbdt AUC, fit |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    a4 = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
+    for n in sizes:
+        g = res["sizes"][n].get("gbdt_lightgbm")
+        d = res["sizes"][n].get("gbdt_default") or {}
+        if not g:
+            continue
+        if "error" in g:
+            w(f"| {n_(n)} | failed: {g['error'].splitlines()[0][:100]} |" + " |" * 10)
+            continue
+        c, k = g["churnguard"], g["lightgbm"]
+        rows_ = g.get("rows") or g.get("churnguard_rows") or {}
+        dd = ("–" if c["auc"] is None or k["auc"] is None else f"{c['auc'] - k['auc']:+.4f}")
+        w(f"| {n_(n)} | {rows_.get('train', 0):,} | {rows_.get('test', 0):,} | {s_(c['fit'])} s | "
+          f"{s_(k['fit'])} s | {r_(k['fit'], c['fit'])} | {a4(c['auc'])} | {a4(k['auc'])} | {dd} | "
+          f"{s_(c['wall'])} s, {mib(c['rss_mib'])} | {s_(k['wall'])} s, {mib(k['rss_mib'])} | "
+          f"{a4(d.get('auc'))}, {s_(d.get('fit'))} s |")
+    w("")
+    gl = [res["sizes"][n]["gbdt_lightgbm"] for n in sizes
+          if (res["sizes"][n].get("gbdt_lightgbm") or {}).get("lightgbm_version")]
+    if gl:
+        g = gl[-1]
+        w(f"LightGBM {g['lightgbm_version']}, `OMP_WAIT_POLICY={g.get('omp_wait_policy')}`; "
+          f"its settings: `{g.get('lightgbm_settings')}`; churnguard's `[gbdt]`: "
+          f"`{g.get('settings')}`. Both test on the snapshot {g.get('origin')}. *default gbdt*: "
+          "churnguard's gbdt with its default settings (500 trees at most, learning rate 0.05, "
+          "15 leaves, early stopping on a tenth of the window's customers), the model the batch "
+          "section times.")
+        w("")
+    w("## Oracle gap")
+    w("")
+    orc = [(n, res["sizes"][n]["oracle"]) for n in sizes if res["sizes"][n].get("oracle")]
+    if orc:
+        w("Default training (`churnguard train --truth`) against the generator's ground truth, "
+          "on the last backtest origin's test rows.")
+        w("")
+        w("| customers | test rows | champion | champion ROC-AUC | oracle at the snapshot state | gap | oracle with the true hazards | gap | every family's test ROC-AUC | train wall |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for n, o in orc:
+            if o.get("timed_out") or "families" not in o:
+                w(f"| {n_(n)} | stopped at the time limit |" + " |" * 8)
+                continue
+            fams = ", ".join(f"{f} {a4(r['roc_auc'])}" for f, r in o["families"].items())
+            gap_h = (None if o.get("hazard_auc") is None or o.get("champion_auc") is None
+                     else o["hazard_auc"] - o["champion_auc"])
+            w(f"| {n_(n)} | {(o.get('rows') or {}).get('test', 0):,} | {o['champion']} | "
+              f"{a4(o['champion_auc'])} | {a4(o.get('snapshot_auc'))} | {a4(o.get('gap'))} | "
+              f"{a4(o.get('hazard_auc'))} | {a4(gap_h)} | {fams} | {s_(o.get('wall'))} s |")
+        w("")
+        w("The snapshot-state oracle is the best any model of the snapshot's data could do "
+          "without seeing the future; the true-hazard oracle also knows what happens within the "
+          "horizon, so no model can reach it.")
+    else:
+        w("Not measured in this run (`--smoke` skips it; a full run measures it at the size "
+          "closest to 100k).")
     w("")
     w("## Batch scoring")
     w("")
@@ -299,6 +453,22 @@ def render(res, args):
               f"(different fits of the same model), mean |Δ health| {a['health_mean_abs_diff']:.2f} "
               f"points, same band for {100 * a['band_agreement']:.1f}% of {a['rows']:,} customers.")
     w("")
+    gp = [(n, res["sizes"][n]["batch"]) for n in sizes
+          if (res["sizes"][n].get("batch") or {}).get("predict_gbdt")]
+    if gp:
+        w("**Prediction with gbdt** (`churnguard predict` with the default-settings gbdt model, "
+          "on the same rows, in the same repetitions; in-process: the time `predict` prints):")
+        w("")
+        w("| customers | rows | gbdt `predict` in-process | wall | rows/s (in-process) | logistic `predict` in-process | wall | gbdt/logistic (in-process) | model |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for n, b in gp:
+            g, pr = b["predict_gbdt"], b["predict"]
+            m = b.get("gbdt_model") or {}
+            w(f"| {n_(n)} | {b['rows']:,} | {s_(g.get('inproc'), 3)} s | {s_(g['wall'])} s | "
+              f"{rate(b['rows'], g.get('inproc'))} | {s_(pr.get('inproc'), 3)} s | "
+              f"{s_(pr['wall'])} s | {r_(g.get('inproc'), pr.get('inproc'))} | "
+              f"{m.get('source') or ''} |")
+        w("")
     w("**Physical limits** (logistic model):")
     w("")
     w("| rows | input bytes (f64 numeric + u32 codes) | at memory read bandwidth | multiply-adds | at peak FMA rate | `predict` wall | `score` in-process |")
@@ -317,6 +487,73 @@ def render(res, args):
       "clock × 2 FMA units × 4 f64 lanes. Both are orders of magnitude below the measured times: "
       "scoring is bound by I/O, conversion and bookkeeping, not by the model.")
     w("")
+    w("## Flat tables: quality against XGBoost, LightGBM and CatBoost")
+    w("")
+    flat = res.get("flat") or {}
+    if flat:
+        w("Test ROC-AUC on the same held-out rows (stratified hash split, seed 42, 20% test). "
+          "churnguard's figures are its leaderboard's test column; the champion (*) is chosen by "
+          "cross-validated ROC-AUC on the training rows, never by the test rows.")
+        w("")
+        w("| data set | rows (train / test) | model | test ROC-AUC | PR-AUC | fit (s) | whole run |")
+        w("| --- | --- | --- | --- | --- | --- | --- |")
+        for name, fl in flat.items():
+            peers = fl.get("peers") or {}
+            pr = peers.get("rows") or {}
+            rtxt = (f"{pr['train']['all']:,} / {pr['test']['all']:,}" if pr else
+                    (lambda r: f"{r['train']:,} / {r['test']:,}" if r else "–")(
+                        (fl.get("default") or {}).get("rows")))
+            if fl.get("error"):
+                w(f"| {name} | {rtxt} | failed: {fl['error'].splitlines()[0][:100]} | | | | |")
+            for kind in ("default", "tuned"):
+                r = fl.get(kind)
+                if not r:
+                    continue
+                label = "churnguard" + (f" --tune --budget {fl.get('budget', '60s')}"
+                                        if kind == "tuned" else " (default settings)")
+                if r.get("timed_out"):
+                    w(f"| {name} | {rtxt} | {label}: stopped at the time limit | | | | |")
+                    continue
+                for fam, row in r["families"].items():
+                    w(f"| {name} | {rtxt} | {label}: {fam}{' *' if row['champion'] else ''} | "
+                      f"{a4(row['roc_auc'])} | {a4(row['pr_auc'])} | {s_(row['fit'])} | "
+                      + (f"{s_(r['wall'])} s" if row["champion"] else "") + " |")
+                for fam in r.get("skipped", []):
+                    w(f"| {name} | {rtxt} | {label}: {fam} skipped (not in this build) | | | | |")
+            for fam, p in (peers.get("families") or {}).items():
+                extra = ""
+                st = p.get("settings") or {}
+                if fam == "xgboost":
+                    extra = (f" (CV grid: depth {st.get('max_depth')}, rate "
+                             f"{st.get('learning_rate')}, {st.get('n_estimators')} trees; grid "
+                             f"{s_(p.get('cv_seconds'))} s)")
+                best = (peers.get("best") or {}).get("family") == fam
+                w(f"| {name} | {rtxt} | {fam}{extra}{' (best peer)' if best else ''} | "
+                  f"{p['test_roc_auc']:.4f} | {p['test_pr_auc']:.4f} | {s_(p['fit_seconds'])} | "
+                  + (f"{s_(peers.get('wall'))} s (all three)" if best else "") + " |")
+        w("")
+        for name, fl in flat.items():
+            best = (fl.get("peers") or {}).get("best")
+            parts = []
+            for kind in ("default", "tuned"):
+                r = fl.get(kind) or {}
+                if r.get("champion_auc") is not None and best:
+                    d = r["champion_auc"] - best["test_roc_auc"]
+                    parts.append(f"{kind}: champion {r['champion']} {r['champion_auc']:.4f}, "
+                                 f"{d:+.4f} against the best peer ({best['family']} "
+                                 f"{best['test_roc_auc']:.4f}): "
+                                 + ("at least the best peer" if d >= 0 else "below it"))
+            if parts:
+                w(f"- {name}: " + "; ".join(parts) + ".")
+        vers = next((fl["peers"].get("versions") for fl in flat.values()
+                     if (fl.get("peers") or {}).get("versions")), None)
+        if vers:
+            w("- Peer versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()) + ".")
+    else:
+        w("Not measured in this run: " + ("`--smoke` skips it (CatBoost alone takes about 40 s "
+          "per data set)." if "--smoke" in res.get("command_line", "") else
+          "no Telco or credit-card churners data given."))
+    w("")
     on = res.get("online")
     w("## Online scoring")
     w("")
@@ -332,7 +569,9 @@ def render(res, args):
                   f"{s_(d['p99_ms'])} ms | {d['errors']} | {mib(on[s]['peak_rss_mib'])} | "
                   + ", ".join(f"{x:.0f}" for x in d["all_rps"]) + " |")
     else:
-        w(f"Not run: {res.get('online_error', '--smoke skips the load test')}.")
+        w("Not run: " + res.get("online_error", "--smoke skips the load test"
+                                if "--smoke" in res.get("command_line", "") else
+                                "no Telco data or no echo server (see the notes)") + ".")
     w("")
     if res["notes"] or res["failures"]:
         w("## Notes, skipped sizes and failures")
@@ -357,9 +596,10 @@ def render(res, args):
     for what, c in res["commands"]:
         c = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:$PORT", c)
         c = re.sub(r"--port \d+", "--port $PORT", c)
-        c = re.sub(r"(models|score|serve)-\d+", r"\1-$REP", c)
+        c = re.sub(r"(models|score|serve|gbdt-fixed)-\d+", r"\1-$REP", c)
         c = re.sub(r"\S*/venv-bench-[0-9a-f]+/bin/", "", c)
-        c = re.sub(r"\d{8}-\d{6}-logistic-[0-9a-f]+", "$LOGISTIC_MODEL_ID", c)
+        c = re.sub(r"\d{8}-\d{6,9}-(\w+?)-[0-9a-f]+",
+                   lambda m: f"${m.group(1).upper()}_MODEL_ID", c)
         c = c.replace("$WORK/bin/churnguard", "churnguard").replace("$WORK/bin/bench-echo", "bench-echo")
         if (what, c) in seen:
             continue

@@ -1,5 +1,6 @@
-"""Shared by the Python peers: reading a churnguard feature table, its split,
-the preprocessing churnguard fits, and the health index arithmetic."""
+"""Shared by the Python peers: reading a churnguard feature table, its split
+(churnguard's rolling-origin backtest), the preprocessing churnguard fits,
+and the health index arithmetic."""
 
 import json
 import math
@@ -41,11 +42,63 @@ def days(series):
     return ((s - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy()
 
 
+def horizon_days(schema_path):
+    """The label horizon of a feature table, from its `.schema.json` (90 when
+    absent, as churnguard reads it)."""
+    try:
+        return int(json.load(open(schema_path)).get("horizon_days", HORIZON))
+    except (OSError, ValueError, TypeError):
+        return HORIZON
+
+
+def rolling_origins(df, horizon=HORIZON, n=3):
+    """churnguard's rolling-origin backtest of a feature table
+    (crates/train/src/split.rs `rolling_origins`), on its labelled rows: the
+    last `n` snapshots that have rows of both classes and a training window
+    of both classes, where an origin's training window is every row whose
+    `snapshot + horizon <= origin` and its test rows are the origin's own.
+    Oldest first, as (origin day, window rows, test rows). The last origin is
+    churnguard's test: its final model is the one fitted on that window
+    (every window row for logistic, tree and neural; without early stopping,
+    gbdt too)."""
+    d = days(df["snapshot_date"])
+    y = df["churned"].to_numpy()
+
+    def both(rows):
+        pos = int((y[rows] == 1).sum())
+        return 0 < pos < len(rows)
+
+    out = []
+    for day in np.unique(d)[::-1]:
+        if len(out) == n:
+            break
+        window = np.flatnonzero(d + horizon <= day)
+        test = np.flatnonzero(d == day)
+        if both(window) and both(test):
+            out.append((int(day), window, test))
+    if not out:
+        raise ValueError(f"no snapshot has an earlier {horizon}-day training window with "
+                         "churners and non-churners")
+    return out[::-1]
+
+
+def grouped_holdout(ids, rows, fraction, seed):
+    """Splits `rows` into (fit, held out) by customer: a `fraction` of the
+    distinct ids (drawn with numpy's generator, so not churnguard's rows)
+    are held out with all their rows."""
+    keys = np.asarray(ids)[rows]
+    distinct = np.unique(keys)
+    rng = np.random.default_rng(seed)
+    k = max(1, round(fraction * len(distinct)))
+    held = np.isin(keys, rng.choice(distinct, size=k, replace=False))
+    return rows[~held], rows[held]
+
+
 def time_split(df, seed=42, test_fraction=0.2, validation_fraction=0.2):
-    """churnguard's time-based split: test on the last ceil(20%) snapshots,
-    train and validate on snapshots whose horizon ends by the first test
-    snapshot (stratified 80/20; churnguard draws the same shares with its
-    own generator, so these rows differ, the test rows are the same)."""
+    """The time-based split of churnguard before its rolling-origin backtest
+    (kept for reference; the peers now use `rolling_origins`): test on the
+    last ceil(20%) snapshots, train and validate on snapshots whose horizon
+    ends by the first test snapshot (stratified 80/20)."""
     d = days(df["snapshot_date"])
     distinct = np.unique(d)
     n_test = min(max(math.ceil(len(distinct) * test_fraction), 1), len(distinct) - 1)

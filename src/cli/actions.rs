@@ -73,6 +73,85 @@ pub struct OutcomesArgs {
     pub store: StoreArgs,
 }
 
+/// `churnguard uplift`: the uplift model behind `targeting = "uplift"`.
+#[derive(Debug, clap::Subcommand)]
+pub enum UpliftCommand {
+    /// Fit it from the interventions on record (treated and control) and the churn observed after them; saved as the uplift champion.
+    Train {
+        /// Event tables whose churn events cover the outcome windows of the interventions.
+        #[arg(long)]
+        data: PathBuf,
+        /// Model registry (the uplift model goes to its `uplift/` folder).
+        #[arg(long, default_value = "models")]
+        registry: PathBuf,
+        /// Config and store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show the uplift champion: arms and held-out Qini per playbook.
+    Show {
+        /// Model registry.
+        #[arg(long, default_value = "models")]
+        registry: PathBuf,
+    },
+}
+
+/// Prints an uplift manifest.
+fn print_uplift(m: &service::UpliftManifest) {
+    println!(
+        "uplift model {} from {} ({} decision days, {} untreated customers, {}-day window, {} decisions not settled):",
+        m.id, m.data, m.decision_days, m.untreated, m.window_days, m.unsettled
+    );
+    for p in &m.playbooks {
+        match (&p.held_out, &p.skipped) {
+            (Some(q), _) => println!(
+                "  {:<22} treated {:>6}, control {:>5}; held out {} treated, {} control: Qini coefficient {:+.4}, AUUC {:.4} (random {:.4})",
+                p.playbook, p.treated, p.control, q.treated, q.control, q.qini_coefficient, q.auuc, q.auuc_random
+            ),
+            (None, why) => println!(
+                "  {:<22} treated {:>6}, control {:>5}: no model ({})",
+                p.playbook,
+                p.treated,
+                p.control,
+                why.as_deref().unwrap_or("no held-out outcomes")
+            ),
+        }
+    }
+}
+
+/// Runs `churnguard uplift`.
+pub fn uplift(cmd: &UpliftCommand) -> Result<()> {
+    match cmd {
+        UpliftCommand::Train {
+            data,
+            registry,
+            store,
+        } => {
+            let config = load_config(store)?;
+            let req = service::UpliftTrainRequest {
+                data: data.clone(),
+                registry: registry.clone(),
+            };
+            let manifest = runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let r = service::train_uplift(&req, &config.app, &store).await;
+                store.close().await;
+                anyhow::Ok(r?)
+            })?;
+            print_uplift(&manifest);
+            println!(
+                "saved as the uplift champion in {}",
+                service::uplift_dir(registry).display()
+            );
+        }
+        UpliftCommand::Show { registry } => {
+            let (manifest, _) = service::load_uplift(registry)?;
+            print_uplift(&manifest);
+        }
+    }
+    Ok(())
+}
+
 /// Flags of `churnguard simulate-outcomes`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
@@ -308,7 +387,41 @@ pub fn print_outcomes(report: &OutcomeReport) {
             ),
         }
     }
+    if !report.owners.is_empty() {
+        println!(
+            "per owner (treated against the control customers the policy would have given them):"
+        );
+        for o in &report.owners {
+            match &o.save_rate {
+                Some(s) => print_save_rate(&o.owner, s),
+                None => println!("  {:<22} not enough settled outcomes in both arms", o.owner),
+            }
+        }
+    }
     println!("  pending (window not over): {} customers", report.pending);
+}
+
+/// Prints how many customers each playbook's experiment needs.
+pub fn print_power(power: &[crate::interventions::PlaybookPower]) {
+    println!("customers each experiment needs to detect the playbook's assumed effect (80% power, 5% level):");
+    for p in power {
+        let needed = p
+            .plan
+            .selected
+            .map_or_else(|| "–".to_string(), |n| n.to_string());
+        println!(
+            "  {:<22} effect {:>3.0}%, control churn {:>5.1}%{}: {needed} customers, {} settled",
+            p.playbook,
+            100.0 * p.plan.relative_effect,
+            100.0 * p.plan.control_rate,
+            if p.measured_control_rate {
+                ""
+            } else {
+                " (assumed)"
+            },
+            p.settled
+        );
+    }
 }
 
 /// Runs `churnguard outcomes`.
@@ -331,6 +444,10 @@ pub fn outcomes(args: &OutcomesArgs) -> Result<()> {
         args.events.display()
     );
     print_outcomes(&report);
+    print_power(&crate::interventions::playbook_power(
+        &report,
+        &config.app.interventions,
+    ));
     Ok(())
 }
 
@@ -435,8 +552,11 @@ pub fn kpi(args: &KpiArgs) -> Result<()> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let adjusted = c["adjusted_composite"]
+                .as_f64()
+                .map_or_else(|| "   –".to_string(), |a| format!("{a:>5.1}"));
             println!(
-                "   {:>3}{} {:<22} {:>5.1}  [{}]",
+                "   {:>3}{} {:<22} {:>5.1}  risk-adjusted {adjusted}  {:>5} customers{}  [{}]",
                 c["rank"],
                 if c["top"].as_bool() == Some(true) {
                     "*"
@@ -445,6 +565,12 @@ pub fn kpi(args: &KpiArgs) -> Result<()> {
                 },
                 c["name"].as_str().unwrap_or("?"),
                 c["composite"].as_f64().unwrap_or(0.0),
+                c["customers"],
+                if c["too_few"].as_bool() == Some(true) {
+                    " (too few)"
+                } else {
+                    ""
+                },
                 metrics.join(", ")
             );
         }

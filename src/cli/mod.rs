@@ -49,6 +49,9 @@ pub enum Command {
     Score(actions::ScoreArgs),
     /// Ingest later churn events: save rate of treated customers against the control group.
     Outcomes(actions::OutcomesArgs),
+    /// The uplift model: train it from the experiment on record, or show it.
+    #[command(subcommand)]
+    Uplift(actions::UpliftCommand),
     /// Generated data only: churn events of a world where each playbook has a known true effect.
     SimulateOutcomes(actions::SimulateArgs),
     /// Employee KPI scorecards of a scoring run (account managers, acquisition reps).
@@ -252,6 +255,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Models(cmd) => models::models(&cmd),
         Command::Score(args) => actions::score(&args),
         Command::Outcomes(args) => actions::outcomes(&args),
+        Command::Uplift(cmd) => actions::uplift(&cmd),
         Command::SimulateOutcomes(args) => actions::simulate(&args),
         Command::Kpi(args) => actions::kpi(&args),
         Command::Runs(args) => actions::runs(&args),

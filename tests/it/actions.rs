@@ -94,7 +94,9 @@ fn two_scoring_runs_give_trends_interventions_and_scorecards() {
     let ranks: Vec<usize> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
     assert_eq!(ranks, (1..rows.len()).collect::<Vec<_>>());
     let reason = col("top_reason");
-    assert!(rows[1..].iter().any(|r| r[reason].contains(" = ")));
+    assert!(rows[1..]
+        .iter()
+        .any(|r| r[reason].contains("raises risk") && r[reason].contains(": ")));
     let all = read_csv(&p.join("r2/scores.csv"));
     assert!(
         header.len() < all[0].len(),
@@ -207,6 +209,11 @@ fn two_scoring_runs_give_trends_interventions_and_scorecards() {
     // Outcomes: the generated churn events after the first run.
     let out = ok(&["outcomes", "--events", data, "--store", store], p);
     assert!(out.contains("control"), "{out}");
+    assert!(out.contains("per owner"), "{out}");
+    assert!(
+        out.contains("customers each experiment needs") && out.contains("csm_call"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -289,4 +296,82 @@ fn bad_config_is_rejected_with_its_key() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn uplift_targeting_without_an_uplift_model_is_refused_up_front() {
+    let base = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = base.join("co");
+    let models = base.join("models");
+    std::fs::write(
+        p.join("uplift.toml"),
+        "[interventions]\ntargeting = \"uplift\"\n",
+    )
+    .unwrap();
+    let out = churnguard(
+        &[
+            "score",
+            "--data",
+            data.to_str().unwrap(),
+            "--registry",
+            models.to_str().unwrap(),
+            "--snapshot",
+            "2024-06-01",
+            "--out",
+            "r",
+            "--store",
+            "sqlite://cg.db",
+            "--config",
+            "uplift.toml",
+        ],
+        p,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("churnguard uplift train"), "{err}");
+    assert!(!p.join("r").exists(), "a refused run writes nothing");
+
+    let out = churnguard(
+        &["uplift", "show", "--registry", models.to_str().unwrap()],
+        p,
+    );
+    assert_eq!(out.status.code(), Some(2));
+
+    // One small run: its experiment is far too small to learn from, and
+    // training says so instead of saving a model of noise.
+    ok(
+        &[
+            "score",
+            "--data",
+            data.to_str().unwrap(),
+            "--registry",
+            models.to_str().unwrap(),
+            "--snapshot",
+            "2024-06-01",
+            "--out",
+            "r",
+            "--store",
+            "sqlite://cg.db",
+        ],
+        p,
+    );
+    let out = churnguard(
+        &[
+            "uplift",
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--registry",
+            "reg",
+            "--store",
+            "sqlite://cg.db",
+        ],
+        p,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("enough settled outcomes"), "{err}");
+    assert!(!p.join("reg/uplift/champion").exists());
 }

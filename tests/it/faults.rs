@@ -732,8 +732,10 @@ async fn a_timed_out_scoring_run_keeps_its_lock_so_runs_never_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("s.db").display());
     let mut c = config(&base.join("models"), &store, Some(&base.join("co")));
-    // Shorter than a run takes: every run request times out.
-    c.serve.request_timeout_secs = 0.05;
+    // Far shorter than a run takes (about 0.1 s here in a debug build):
+    // every run request times out, and the second one below times out
+    // while the first run still holds the lock.
+    c.serve.request_timeout_secs = 0.01;
     let (addr, state) = start(c).await;
     let body = Some(r#"{"snapshot":"2024-09-01"}"#);
     let r = request(addr, "POST", "/v1/scoring-runs", Some(ADMIN), body).await;

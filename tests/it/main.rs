@@ -3,6 +3,8 @@
 mod actions;
 mod cli;
 mod columnar;
+mod experiment;
+mod explain;
 mod faults;
 mod features;
 mod flat;

@@ -287,7 +287,7 @@ fn reasons_name_inputs_that_push_risk_up() {
     assert!((importance.iter().map(|i| i.1).sum::<f64>() - 1.0).abs() < 1e-9);
 }
 
-fn telco() -> Option<(churnguard::data::flat::FlatTable, TrainInput)> {
+pub fn telco() -> Option<(churnguard::data::flat::FlatTable, TrainInput)> {
     let path = shared_data("telco/telco_churn.csv")?;
     let schema = FlatSchema::load(&root().join("data/schemas/telco.toml")).unwrap();
     let table = load_flat(&path, &schema).unwrap();

@@ -194,6 +194,16 @@ async fn pages_need_a_session_forms_need_the_token_and_the_role() {
     for page in ["/", "/interventions", "/kpi", "/models"] {
         let r = raw(addr, "GET", page, Some(&cookie), "").await;
         assert_eq!(r.status, 200, "{page} as reader");
+        if page == "/interventions" {
+            for part in [
+                "By playbook",
+                "By owner",
+                "How many customers each experiment needs",
+                "Why: risk × value × effect − cost",
+            ] {
+                assert!(r.body.contains(part), "{page} lacks {part:?}");
+            }
+        }
         assert!(
             !r.body.contains("Record outcome"),
             "{page} shows admin buttons to a reader"

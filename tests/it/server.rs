@@ -322,6 +322,18 @@ async fn the_whole_api(store_url: &str) {
     let open = r.json();
     let first = &open.as_array().unwrap()[0];
     assert_eq!(first["status"], "open");
+    // The decision carries the expected-value gate's inputs, and passed it.
+    assert!(first["expected_value"].as_f64().unwrap() > 0.0, "{first}");
+    assert!(first["effect"].as_f64().unwrap() > 0.0, "{first}");
+    assert!(first["cost"].as_f64().unwrap() > 0.0, "{first}");
+    // Outcomes: per playbook and per owner, with each playbook's power.
+    let r = get("/v1/outcomes".into(), READER).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let o = r.json();
+    assert!(o["owners"].is_array(), "{o}");
+    let power = o["power"].as_array().unwrap();
+    assert_eq!(power.len(), 5, "{o}");
+    assert!(power[0]["plan"]["selected"].as_u64().unwrap() > 100, "{o}");
     let id = first["id"].as_i64().unwrap();
     let path = format!("/v1/interventions/{id}/outcome");
     let r = request(

@@ -274,6 +274,7 @@ async fn interventions_follow_their_state_machine(store: &Store) {
         &[],
         "r2",
         now,
+        &interventions::PlanContext::default(),
     );
     let ids = store
         .save_run(&run("r2", "2024-07-01", 2), &[], &plan, &[], "test")
@@ -321,6 +322,7 @@ async fn interventions_follow_their_state_machine(store: &Store) {
         &existing,
         "r3",
         now + 86_400,
+        &interventions::PlanContext::default(),
     );
     assert!(again.created.is_empty());
     assert_eq!(again.updated.len(), 1);

@@ -387,6 +387,84 @@ impl Registry {
     }
 }
 
+/// A saved uplift version: its id and the bytes of its two files.
+#[derive(Debug, Clone)]
+pub struct UpliftFiles {
+    /// Version id.
+    pub id: String,
+    /// `manifest.json`.
+    pub manifest: Vec<u8>,
+    /// `model.json`.
+    pub model: Vec<u8>,
+}
+
+/// The uplift models of a registry: `<root>/uplift/<id>/{manifest.json,
+/// model.json}` and `<root>/uplift/champion`, written like the churn
+/// models' (a version assembled in a hidden folder and renamed whole, the
+/// pointer written to a temp file and renamed). The service layer owns the
+/// types; this owns the files.
+#[derive(Debug, Clone)]
+pub struct UpliftStore {
+    root: PathBuf,
+}
+
+impl UpliftStore {
+    /// The uplift folder of a registry rooted at `registry`.
+    pub fn of(registry: &Path) -> UpliftStore {
+        UpliftStore {
+            root: registry.join("uplift"),
+        }
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Saves a version and makes it the uplift champion.
+    pub fn save(&self, id: &str, manifest_json: &[u8], model_json: &[u8]) -> Result<PathBuf> {
+        fs_err::create_dir_all(&self.root).map_err(io(&self.root))?;
+        let tmp = self.root.join(format!(".tmp-{id}-{}", std::process::id()));
+        let _ = fs_err::remove_dir_all(&tmp);
+        fs_err::create_dir_all(&tmp).map_err(io(&tmp))?;
+        for (name, bytes) in [("manifest.json", manifest_json), ("model.json", model_json)] {
+            let path = tmp.join(name);
+            let mut f = fs_err::File::create(&path).map_err(io(&path))?;
+            std::io::Write::write_all(&mut f, bytes).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+        }
+        let dest = self.root.join(id);
+        fs_err::rename(&tmp, &dest).map_err(io(&dest))?;
+        sync_dir(&self.root);
+        Registry {
+            root: self.root.clone(),
+        }
+        .write_atomic(CHAMPION, &format!("{id}\n"))?;
+        Ok(dest)
+    }
+
+    /// The champion's id and the bytes of its manifest and model; `None`
+    /// when no uplift model was saved.
+    pub fn champion(&self) -> Result<Option<UpliftFiles>> {
+        let Some(id) = (Registry {
+            root: self.root.clone(),
+        })
+        .champion()?
+        else {
+            return Ok(None);
+        };
+        let read = |name: &str| -> Result<Vec<u8>> {
+            let path = self.root.join(&id).join(name);
+            fs_err::read(&path).map_err(io(&path))
+        };
+        Ok(Some(UpliftFiles {
+            manifest: read("manifest.json")?,
+            model: read("model.json")?,
+            id,
+        }))
+    }
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = fs_err::File::open(dir) {
         let _ = d.sync_all();

@@ -19,6 +19,8 @@
 //! - [`health`], [`value`]: the health index and customer value;
 //! - [`interventions`], the intervention policy, experiment and outcomes;
 //! - [`kpi`], employee scorecards;
+//! - [`monitor`], the training baseline, drift, realised performance and
+//!   retrain triggers;
 //! - [`scoring`], one customer's probability, reasons, value, health and
 //!   trend, shared by batch and online scoring.
 //!
@@ -42,6 +44,7 @@ pub mod health;
 pub mod interventions;
 pub mod kpi;
 pub mod models;
+pub mod monitor;
 pub mod scoring;
 pub mod value;
 

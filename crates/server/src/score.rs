@@ -495,10 +495,14 @@ pub struct HealthDto {
 pub struct ReasonDto {
     /// Input name.
     pub feature: String,
-    /// Its value.
+    /// Its value (`missing` when absent).
     pub value: String,
-    /// How much it pushes risk up (model units).
+    /// How much it moves the score, in log-odds (positive raises risk); the
+    /// contributions of every input and the model's base add up to the
+    /// customer's log-odds before calibration.
     pub weight: f64,
+    /// The reason in plain words, with its direction.
+    pub text: String,
 }
 
 /// One customer's score.
@@ -599,6 +603,7 @@ pub fn result_of(
             .reasons
             .into_iter()
             .map(|r| ReasonDto {
+                text: churnguard_core::scoring::reason_text(&r),
                 feature: r.feature,
                 value: r.value,
                 weight: r.weight,

@@ -224,6 +224,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_kpi_weights.sql"),
         postgres: include_str!("../migrations/postgres/0002_kpi_weights.sql"),
     },
+    Migration {
+        version: 3,
+        description: "the effect and cost each intervention decision assumed",
+        sqlite: include_str!("../migrations/sqlite/0003_decision_inputs.sql"),
+        postgres: include_str!("../migrations/postgres/0003_decision_inputs.sql"),
+    },
 ];
 
 /// Fault injection for the crash tests: when `CHURNGUARD_FAILPOINT` names
@@ -695,6 +701,35 @@ impl Store {
             out.insert(id, Previous { health, band });
         }
         Ok(out)
+    }
+
+    /// Each customer's predicted churn probability at the latest run with a
+    /// snapshot on or before `snapshot_date` (YYYY-MM-DD), with that run's
+    /// snapshot: the baseline the risk-adjusted KPIs compare a book with.
+    /// `None` when no run is that old.
+    pub async fn churn_probabilities_at(
+        &self,
+        snapshot_date: &str,
+    ) -> Result<Option<(String, HashMap<String, f64>)>> {
+        let run: Option<(String, String)> = sqlx::query_as(
+            "SELECT run_id, snapshot_date FROM scoring_runs WHERE snapshot_date <= $1
+             ORDER BY snapshot_date DESC, created_at DESC, run_id DESC LIMIT 1",
+        )
+        .bind(snapshot_date)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("finding the run at the period's start"))?;
+        let Some((run, snapshot)) = run else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT customer_id, churn_probability FROM customer_scores WHERE run_id = $1",
+        )
+        .bind(&run)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("reading the period's starting scores"))?;
+        Ok(Some((snapshot, rows.into_iter().collect())))
     }
 
     /// Interventions the planner must see: open ones, and any created in

@@ -182,7 +182,7 @@ pub struct OutcomeInput {
     pub note: Option<String>,
 }
 
-pub(super) const INTERVENTION_COLUMNS: &str = "id, customer_id, playbook, rule, channel, owner_role, owner, priority, arm, status, created_run, created_at, due_at, last_seen_at, closed_at, churn_probability, clv, expected_value";
+pub(super) const INTERVENTION_COLUMNS: &str = "id, customer_id, playbook, rule, channel, owner_role, owner, priority, arm, status, created_run, created_at, due_at, last_seen_at, closed_at, churn_probability, clv, expected_value, effect, cost";
 
 fn corrupt(table: &'static str) -> impl Fn(String) -> StoreError {
     move |message| StoreError::Corrupt { table, message }
@@ -221,6 +221,8 @@ pub(super) fn intervention_from_row(r: &AnyRow) -> Result<Intervention> {
         churn_probability: f("churn_probability")?,
         clv: f("clv")?,
         expected_value: f("expected_value")?,
+        effect: f("effect")?,
+        cost: f("cost")?,
     })
 }
 

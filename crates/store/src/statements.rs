@@ -60,8 +60,8 @@ macro_rules! write_statements {
                 for i in &plan.created {
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO interventions (customer_id, playbook, rule, channel, owner_role, owner, priority, arm, status,
-                            created_run, created_at, due_at, last_seen_at, closed_at, churn_probability, clv, expected_value)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+                            created_run, created_at, due_at, last_seen_at, closed_at, churn_probability, clv, expected_value, effect, cost)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
                     )
                     .bind(&i.customer_id)
                     .bind(&i.playbook)
@@ -80,6 +80,8 @@ macro_rules! write_statements {
                     .bind(i.churn_probability)
                     .bind(i.clv)
                     .bind(i.expected_value)
+                    .bind(i.effect)
+                    .bind(i.cost)
                     .fetch_one(&mut *self)
                     .await
                     .map_err(q("creating an intervention"))?;
@@ -87,13 +89,14 @@ macro_rules! write_statements {
                 }
                 for i in &plan.updated {
                     sqlx::query(
-                        "UPDATE interventions SET last_seen_at = $1, churn_probability = $2, clv = $3, expected_value = $4
-                         WHERE id = $5 AND status = 'open'",
+                        "UPDATE interventions SET last_seen_at = $1, churn_probability = $2, clv = $3, expected_value = $4, effect = $5
+                         WHERE id = $6 AND status = 'open'",
                     )
                     .bind(i.last_seen_at)
                     .bind(i.churn_probability)
                     .bind(i.clv)
                     .bind(i.expected_value)
+                    .bind(i.effect)
                     .bind(i.id)
                     .execute(&mut *self)
                     .await

@@ -30,6 +30,7 @@ mod fit;
 pub mod report;
 pub mod search;
 pub mod split;
+pub mod uplift;
 
 pub use fit::{fit, fit_churn_type, Learners, NeuralTrainer, Settings, NO_NEURAL_TRAINER};
 pub use search::{Trial, TuneConfig};
@@ -69,6 +70,9 @@ pub enum TrainError {
     /// Every requested family failed or is unavailable.
     #[error("no model could be trained: {0}")]
     NothingTrained(String),
+    /// The experiment's outcomes cannot train an uplift model as given.
+    #[error("uplift data: {0}")]
+    Uplift(String),
     /// Evaluation failed.
     #[error("evaluating {family}: {message}")]
     Eval {
@@ -83,9 +87,10 @@ impl HasKind for TrainError {
     fn kind(&self) -> ErrorKind {
         match self {
             TrainError::Model(e) => e.kind(),
-            TrainError::BadConfig { .. } | TrainError::Split(_) | TrainError::NothingTrained(_) => {
-                ErrorKind::BadInput
-            }
+            TrainError::BadConfig { .. }
+            | TrainError::Split(_)
+            | TrainError::NothingTrained(_)
+            | TrainError::Uplift(_) => ErrorKind::BadInput,
             TrainError::Eval { .. } => ErrorKind::Internal,
         }
     }
@@ -358,8 +363,10 @@ pub struct FamilyResult {
     pub threshold: ThresholdChoice,
     /// Profit on test rows at that threshold.
     pub test_profit: f64,
-    /// Seconds to train the family (every fit of the protocol).
+    /// Seconds of the final model's one fit (preprocessing and model).
     pub fit_seconds: f64,
+    /// Seconds of every fit of the protocol (folds or origins, search, refit).
+    pub total_seconds: f64,
     /// Milliseconds to score 1,000 rows.
     pub predict_ms_per_1k: f64,
     /// Test labels, for charts.
@@ -562,15 +569,29 @@ enum Plan {
     },
 }
 
+/// One fold or origin of a protocol: its name, whether its predictions
+/// validate (the last origin of a backtest tests instead), how many rows the
+/// model learnt from, the rows it predicted, and their raw predictions.
+#[derive(Clone)]
+struct Part {
+    name: String,
+    validates: bool,
+    train_rows: usize,
+    rows: Vec<usize>,
+    raw: Vec<f64>,
+}
+
 /// A family's predictions through the protocol, before the final model.
 struct Protocolled {
     /// Raw (uncalibrated) validation predictions, aligned with the run's
     /// validation rows, and per fold/origin.
     validation_raw: Vec<f64>,
-    per_part: Vec<(String, bool, usize, Vec<usize>, Vec<f64>)>,
+    per_part: Vec<Part>,
     /// The final model (identity calibrator) and its raw test predictions.
     model: FittedModel,
     test_raw: Vec<f64>,
+    /// Seconds of the final model's fit.
+    fit_seconds: f64,
 }
 
 /// Trains every configured family the build can (without a neural
@@ -692,7 +713,7 @@ pub fn train_with(
             "{family}: validation ROC-AUC {:.4}, test {:.4} ({:.1} s)",
             result.validation_auc.0,
             result.test.roc_auc.unwrap_or(0.0),
-            result.fit_seconds
+            result.total_seconds
         )));
         results.push(result);
     }
@@ -784,7 +805,7 @@ fn run_protocol(
                     k + 1,
                     config.cv_folds
                 )));
-                let (fit_rows, held): (Vec<(usize, usize)>, Vec<(usize, usize)>) = train
+                let (fit_rows, held): (Vec<_>, Vec<_>) = train
                     .iter()
                     .copied()
                     .enumerate()
@@ -797,29 +818,33 @@ fn run_protocol(
                 for ((pos, _), p) in held.iter().zip(&raw) {
                     validation_raw[*pos] = *p;
                 }
-                per_part.push((
-                    format!("fold {}", k + 1),
-                    true,
-                    fit_rows.len(),
-                    held_rows,
+                per_part.push(Part {
+                    name: format!("fold {}", k + 1),
+                    validates: true,
+                    train_rows: fit_rows.len(),
+                    rows: held_rows,
                     raw,
-                ));
+                });
             }
             let final_rows = train.clone();
             (learners.progress)(Progress::Stage(format!("{family}: final fit")));
             let (fit_rows, stop) = early_stop_split(settings, ids, input, &final_rows, config);
+            let t = Instant::now();
             let model = fit(settings, input, &fit_rows, &stop, config.seed, learners)?;
+            let fit_seconds = t.elapsed().as_secs_f64();
             let test_raw = model.predict_raw(&input.batch.select(test))?;
             Ok(Protocolled {
                 validation_raw,
                 per_part,
                 model,
                 test_raw,
+                fit_seconds,
             })
         }
         Plan::Backtest { origins } => {
             let mut per_part = Vec::new();
             let mut last_model = None;
+            let mut fit_seconds = 0.0;
             for (j, o) in origins.iter().enumerate() {
                 let name = churnguard_core::data::schema::date_from_days(o.day).to_string();
                 (learners.progress)(Progress::Stage(format!(
@@ -828,26 +853,35 @@ fn run_protocol(
                     origins.len()
                 )));
                 let (fit_rows, stop) = early_stop_split(settings, ids, input, &o.window, config);
+                let t = Instant::now();
                 let model = fit(settings, input, &fit_rows, &stop, config.seed, learners)?;
+                fit_seconds = t.elapsed().as_secs_f64();
                 let raw = model.predict_raw(&input.batch.select(&o.test))?;
                 let is_last = j + 1 == origins.len();
-                per_part.push((name, !is_last, o.window.len(), o.test.clone(), raw));
+                per_part.push(Part {
+                    name,
+                    validates: !is_last,
+                    train_rows: o.window.len(),
+                    rows: o.test.clone(),
+                    raw,
+                });
                 if is_last {
                     last_model = Some(model);
                 }
             }
             let model = last_model.expect("at least one origin");
-            let (_, _, _, _, test_raw) = per_part.last().cloned().expect("at least one origin");
+            let test_raw = per_part.last().expect("at least one origin").raw.clone();
             let validation_raw: Vec<f64> = per_part
                 .iter()
-                .filter(|p| p.1)
-                .flat_map(|p| p.4.iter().copied())
+                .filter(|p| p.validates)
+                .flat_map(|p| p.raw.iter().copied())
                 .collect();
             Ok(Protocolled {
                 validation_raw,
                 per_part,
                 model,
                 test_raw,
+                fit_seconds,
             })
         }
     }
@@ -893,6 +927,7 @@ fn finish_family(
         per_part,
         mut model,
         test_raw,
+        fit_seconds,
     } = outcome;
     // The calibrator learns from predictions the model did not train on:
     // out-of-fold (flat) or the earlier origins' out-of-time predictions.
@@ -927,14 +962,14 @@ fn finish_family(
         };
     let origins: Vec<OriginResult> = per_part
         .iter()
-        .map(|(name, validates, train_rows, rows, raw)| {
-            let y = pick(&input.labels, rows);
+        .map(|part| {
+            let y = pick(&input.labels, &part.rows);
             Ok(OriginResult {
-                origin: name.clone(),
-                validation: *validates,
-                train_rows: *train_rows,
-                test_rows: rows.len(),
-                metrics: metrics(family, &y, &cal(raw))?,
+                origin: part.name.clone(),
+                validation: part.validates,
+                train_rows: part.train_rows,
+                test_rows: part.rows.len(),
+                metrics: metrics(family, &y, &cal(&part.raw))?,
             })
         })
         .collect::<Result<_>>()?;
@@ -1027,7 +1062,8 @@ fn finish_family(
         test,
         threshold,
         test_profit,
-        fit_seconds: t0.elapsed().as_secs_f64(),
+        fit_seconds,
+        total_seconds: t0.elapsed().as_secs_f64(),
         predict_ms_per_1k,
         test_labels: y_test,
         test_probabilities: p_test,

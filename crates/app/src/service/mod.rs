@@ -7,13 +7,15 @@
 //! - [`ingest_outcomes`]: later churn events against the interventions on
 //!   record: treated against control;
 //! - [`simulate_outcomes`]: generated churn events with a known effect per
-//!   playbook, to check that the analysis recovers it.
+//!   playbook, to check that the analysis recovers it;
+//! - [`train_uplift`]: the uplift model, from the experiment on record.
 
 mod interventions;
 mod models;
 mod outcomes;
 mod score_run;
 mod train_run;
+mod uplift;
 
 use std::path::PathBuf;
 
@@ -28,6 +30,9 @@ pub use score_run::{
 };
 pub use train_run::{
     read_training_data, train_run, Promotion, TrainRunRequest, TrainRunSummary, TrainingData,
+};
+pub use uplift::{
+    load_uplift, predict_uplift, train_uplift, uplift_dir, UpliftManifest, UpliftTrainRequest,
 };
 
 use crate::registry::RegistryError;

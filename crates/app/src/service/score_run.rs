@@ -17,7 +17,9 @@ use chrono::NaiveDate;
 use churnguard_core::data::schema::{date_from_days, days_from_date};
 use churnguard_core::data::{self, columns, flat, LoadOptions, Tables};
 use churnguard_core::features::{self, FeatureParams};
-use churnguard_core::interventions::{self, Arm, Choice, ClvThresholds, Intervention, Plan};
+use churnguard_core::interventions::{
+    self, Arm, Choice, ClvThresholds, Intervention, MeasuredEffect, Plan, PlanContext,
+};
 use churnguard_core::kpi::{self, Role, Stage};
 use churnguard_core::models::{Batch, FittedModel};
 use churnguard_core::scoring::{
@@ -78,6 +80,13 @@ pub struct LoadedRun {
     previous: HashMap<String, Previous>,
     existing: Vec<Intervention>,
     owner_save_rates: HashMap<String, f64>,
+    /// Churn probabilities predicted 90 days before the snapshot (empty
+    /// without a run that old): the risk-adjusted KPIs' baseline.
+    expected_churn: HashMap<i64, f64>,
+    /// Under uplift targeting, the predicted uplift per (customer, playbook).
+    uplift: HashMap<(String, String), f64>,
+    /// Per playbook, the effect measured from settled outcomes so far.
+    measured: HashMap<String, MeasuredEffect>,
     source: String,
 }
 
@@ -270,7 +279,19 @@ fn record_of(
         profile: c.health.profile.clone(),
         components: c.health.components.clone(),
         reasons: c.reasons.clone(),
-        intervention: choice.map(|ch| format!("{} ({})", ch.playbook, ch.action)),
+        intervention: choice.map(decision_text),
+    }
+}
+
+/// A decision in words, with what the expected-value gate saw for new,
+/// control and gated ones: `csm_call (gated: 0.04 × 900 × 0.25 − 60 = −51)`.
+fn decision_text(choice: &Choice) -> String {
+    match (choice.action, choice.expected_value, choice.effect) {
+        ("new" | "control" | "gated" | "capacity", Some(value), Some(effect)) => format!(
+            "{} ({}: expected value {value:.0} with effect {effect:.3})",
+            choice.playbook, choice.action
+        ),
+        _ => format!("{} ({})", choice.playbook, choice.action),
     }
 }
 
@@ -322,7 +343,7 @@ fn scores_frame(
             Some(
                 r.reasons
                     .iter()
-                    .map(|x| format!("{} = {}", x.feature, x.value))
+                    .map(scoring::reason_text)
                     .collect::<Vec<_>>()
                     .join("; "),
             )
@@ -343,6 +364,18 @@ fn scores_frame(
                 .get(r.customer_id.as_str())
                 .map(|c| c.action.to_string())
         }),
+    ));
+    cols.push(Column::new(
+        "intervention_expected_value".into(),
+        x(&|r| {
+            choices
+                .get(r.customer_id.as_str())
+                .and_then(|c| c.expected_value)
+        }),
+    ));
+    cols.push(Column::new(
+        "intervention_effect".into(),
+        x(&|r| choices.get(r.customer_id.as_str()).and_then(|c| c.effect)),
     ));
     cols.push(Column::new(
         "intervention_owner".into(),
@@ -381,11 +414,7 @@ fn risk_list_frame(scores: &DataFrame, records: &[CustomerScoreRecord]) -> Resul
         .map_err(bad)?;
     let top: Vec<Option<String>> = records
         .iter()
-        .map(|r| {
-            r.reasons
-                .first()
-                .map(|x| format!("{} = {}", x.feature, x.value))
-        })
+        .map(|r| r.reasons.first().map(scoring::reason_text))
         .collect();
     risk.insert_column(13, Column::new("top_reason".into(), top))
         .map_err(bad)?;
@@ -548,13 +577,40 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
     })
     .await
     .map_err(|e| ServiceError::Internal(format!("loading the run's data: {e}")))??;
+    // Uplift targeting ranks by the uplift champion's predictions; without
+    // one the run is refused up front rather than silently ranked by risk.
+    let uplift = if config.interventions.targeting == interventions::Targeting::Uplift {
+        let (_, model) = super::uplift::load_uplift(&req.registry)?;
+        super::uplift::predict_uplift(&model, &prepared.batch)?
+    } else {
+        HashMap::new()
+    };
     let snapshot = prepared.snapshot.format("%Y-%m-%d").to_string();
     let previous = store.previous_scores(&snapshot).await?;
     let existing = store
         .interventions_for_planning(run_clock(prepared.snapshot), longest_cooldown(config) + 1.0)
         .await?;
+    let observed = store.outcome_records().await?;
+    let measured = {
+        let known: HashMap<i64, Option<bool>> = observed.iter().map(|(i, o)| (i.id, *o)).collect();
+        let records: Vec<Intervention> = observed.iter().map(|(i, _)| i.clone()).collect();
+        interventions::measured_effects(&interventions::summarise(&records, &known))
+    };
+    // The KPIs' period starts 90 days before the snapshot: the book risk
+    // then comes from the latest run at or before that day, if any.
+    let period_start = (prepared.snapshot - chrono::Days::new(90))
+        .format("%Y-%m-%d")
+        .to_string();
+    let expected_churn: HashMap<i64, f64> =
+        match store.churn_probabilities_at(&period_start).await? {
+            Some((_, by_id)) => by_id
+                .into_iter()
+                .filter_map(|(id, p)| Some((id.parse().ok()?, p)))
+                .collect(),
+            None => HashMap::new(),
+        };
     let owner_save_rates = if prepared.tables.is_some() {
-        owner_save_rates(store.outcome_records().await?)
+        owner_save_rates(observed)
     } else {
         HashMap::new()
     };
@@ -565,6 +621,9 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
         previous,
         existing,
         owner_save_rates,
+        measured,
+        expected_churn,
+        uplift,
         source: req.data.display().to_string(),
     })
 }
@@ -606,6 +665,10 @@ pub fn compute(
         &loaded.existing,
         run_id,
         now,
+        &PlanContext {
+            measured: loaded.measured.clone(),
+            uplift: loaded.uplift.clone(),
+        },
     );
     let choices: HashMap<&str, &Choice> = plan
         .choices
@@ -709,6 +772,7 @@ pub fn compute(
             snapshot: s,
             save_rates: &loaded.owner_save_rates,
             activation_features: config.kpi.activation_features,
+            expected_churn: (!loaded.expected_churn.is_empty()).then_some(&loaded.expected_churn),
         })?;
         for role in [Role::AccountManager, Role::Acquisition] {
             for stage in [Stage::Balanced, Stage::Growth, Stage::Mature] {

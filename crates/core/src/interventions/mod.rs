@@ -9,13 +9,21 @@
 //! stores it. [`outcomes`] takes records and churn events and returns the
 //! save rate with confidence intervals.
 
+mod experiment;
 mod outcomes;
 mod policy;
+pub mod uplift;
 
+pub use experiment::{
+    customers_per_arm, measured_effects, playbook_power, power_plan, shrunk_effect, MeasuredEffect,
+    PlaybookPower, PowerPlan, ASSUMED_CONTROL_RATE,
+};
 pub use outcomes::{
-    outcomes, save_rate, summarise, wilson, ArmCounts, OutcomeReport, PlaybookOutcome, SaveRate,
+    outcomes, save_rate, summarise, wilson, ArmCounts, OutcomeReport, OwnerOutcome,
+    PlaybookOutcome, SaveRate,
 };
 pub use policy::*;
+pub use uplift::{qini, LogitShift, QiniReport, TwoModel, UpliftModel};
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{Arm, Intervention};
 
 /// z for a two-sided 95% interval.
-const Z95: f64 = 1.959_963_984_540_054;
+pub(super) const Z95: f64 = 1.959_963_984_540_054;
 
 /// Customers and churners in one arm.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -70,6 +70,18 @@ pub struct PlaybookOutcome {
     pub pending: usize,
 }
 
+/// One owner's save rate: their treated customers against the control
+/// customers the policy would have given them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OwnerOutcome {
+    /// The owner: an account manager id or a team queue.
+    pub owner: String,
+    /// Their save rate.
+    pub save_rate: Option<SaveRate>,
+    /// Customers whose window is not over yet.
+    pub pending: usize,
+}
+
 /// The whole analysis.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutcomeReport {
@@ -77,6 +89,9 @@ pub struct OutcomeReport {
     pub overall: Option<SaveRate>,
     /// Per playbook, by name.
     pub playbooks: Vec<PlaybookOutcome>,
+    /// Per owner, by name. Control records carry the owner the customer
+    /// would have had, so each owner is compared with their own control.
+    pub owners: Vec<OwnerOutcome>,
     /// Customers whose window is not over yet.
     pub pending: usize,
     /// Outcome per record id: `Some(true)` churned, `Some(false)` retained, `None` pending.
@@ -172,7 +187,7 @@ pub fn outcomes(
 
 /// Save rates from each record's known outcome (`Some(true)` churned,
 /// `Some(false)` retained, absent or `None` pending), counting each customer
-/// once overall and once per playbook (their first record).
+/// once overall, once per playbook and once per owner (their first record).
 pub fn summarise(records: &[Intervention], outcome: &HashMap<i64, Option<bool>>) -> OutcomeReport {
     let mut sorted: Vec<&Intervention> = records.iter().collect();
     sorted.sort_by_key(|r| (r.created_at, r.id));
@@ -201,10 +216,16 @@ pub fn summarise(records: &[Intervention], outcome: &HashMap<i64, Option<bool>>)
     };
     let mut first_overall: HashMap<&str, &Intervention> = HashMap::new();
     let mut first_per_playbook: BTreeMap<&str, HashMap<&str, &Intervention>> = BTreeMap::new();
+    let mut first_per_owner: BTreeMap<&str, HashMap<&str, &Intervention>> = BTreeMap::new();
     for r in &sorted {
         first_overall.entry(r.customer_id.as_str()).or_insert(r);
         first_per_playbook
             .entry(r.playbook.as_str())
+            .or_default()
+            .entry(r.customer_id.as_str())
+            .or_insert(r);
+        first_per_owner
+            .entry(r.owner.as_str())
             .or_default()
             .entry(r.customer_id.as_str())
             .or_insert(r);
@@ -223,9 +244,22 @@ pub fn summarise(records: &[Intervention], outcome: &HashMap<i64, Option<bool>>)
             }
         })
         .collect();
+    let owners = first_per_owner
+        .into_iter()
+        .map(|(name, units)| {
+            let units: Vec<&Intervention> = units.into_values().collect();
+            let (t, c, pending) = tally(&units);
+            OwnerOutcome {
+                owner: name.to_string(),
+                save_rate: save_rate(t, c),
+                pending,
+            }
+        })
+        .collect();
     OutcomeReport {
         overall: save_rate(t, c),
         playbooks,
+        owners,
         pending,
         record_outcomes,
     }

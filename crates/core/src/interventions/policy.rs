@@ -106,8 +106,32 @@ pub struct Playbook {
     pub cooldown_days: f64,
     /// Cost of running it once.
     pub cost: f64,
-    /// Assumed share of would-be churners it saves (for ordering by value).
+    /// The prior: the share of would-be churners it is assumed to save
+    /// before outcomes are measured. The expected-value gate shrinks the
+    /// measured save rate toward it (see `prior_strength`).
     pub effectiveness: f64,
+    /// How many customers' outcomes the prior is worth: with `n` settled
+    /// customers in the smaller arm, the effect used is `(n × measured + k ×
+    /// prior) / (n + k)`; defaults to `200`.
+    #[serde(default = "default_prior_strength")]
+    pub prior_strength: f64,
+}
+
+fn default_prior_strength() -> f64 {
+    200.0
+}
+
+/// How candidates are ranked for their owners' capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Targeting {
+    /// By expected value saved: churn probability × CLV × the playbook's
+    /// effect − cost (the default).
+    #[default]
+    RiskValue,
+    /// By expected saved value from an uplift model: the predicted drop in
+    /// churn probability if treated × CLV − cost.
+    Uplift,
 }
 
 /// Conditions of a rule; every condition given must hold.
@@ -150,8 +174,15 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InterventionPolicy {
-    /// Share of eligible customers held out as control; defaults to `0.10`.
+    /// Share of the customers the policy would treat that are held out as
+    /// control instead; defaults to `0.10`.
     pub control_share: f64,
+    /// How candidates are ranked: `risk_value` (default) or `uplift` (needs
+    /// an uplift model in the registry).
+    pub targeting: Targeting,
+    /// Take an action only when its expected value `p × CLV × effect − cost`
+    /// (or `uplift × CLV − cost`) is positive; defaults to `true`.
+    pub value_gate: bool,
     /// Name of the experiment; salts the control hash, so a new name draws a
     /// new control group; defaults to `"holdout-1"`.
     pub experiment: String,
@@ -191,6 +222,7 @@ fn playbook(
         cooldown_days,
         cost,
         effectiveness,
+        prior_strength: default_prior_strength(),
     }
 }
 
@@ -207,6 +239,8 @@ impl Default for InterventionPolicy {
         };
         InterventionPolicy {
             control_share: 0.10,
+            targeting: Targeting::RiskValue,
+            value_gate: true,
             experiment: "holdout-1".into(),
             expire_after_days: 14.0,
             outcome_window_days: 90,
@@ -387,6 +421,7 @@ impl InterventionPolicy {
                     p.effectiveness,
                     (0.0..=1.0).contains(&p.effectiveness),
                 ),
+                ("prior_strength", p.prior_strength, p.prior_strength >= 0.0),
             ] {
                 if !(v.is_finite() && ok) {
                     return bad(format!("{key}.{field}"), format!("out of range: {v}"));
@@ -652,8 +687,17 @@ pub struct Intervention {
     pub churn_probability: f64,
     /// CLV when last seen.
     pub clv: f64,
-    /// Expected value saved: probability × CLV × effectiveness − cost.
+    /// Expected value saved when the decision was made: probability × CLV
+    /// × effect − cost (or uplift × CLV − cost).
     pub expected_value: f64,
+    /// The effect the decision assumed: the share of would-be churners it
+    /// saves (under uplift targeting, the predicted uplift / churn
+    /// probability), so the gate always reads `p × CLV × effect − cost`.
+    #[serde(default)]
+    pub effect: f64,
+    /// The playbook's cost the decision assumed.
+    #[serde(default)]
+    pub cost: f64,
 }
 
 /// Why a customer matched a rule but got nothing new.
@@ -664,6 +708,8 @@ pub enum SkipReason {
     Cooldown,
     /// The owner's daily capacity was full of higher-value work.
     Capacity,
+    /// The expected value of acting was not positive.
+    Gated,
 }
 
 /// What the plan chose for one customer.
@@ -675,10 +721,27 @@ pub struct Choice {
     pub rule: String,
     /// Playbook.
     pub playbook: String,
-    /// `new`, `updated`, `control`, `cooldown` or `capacity`.
+    /// `new`, `updated`, `control`, `cooldown`, `capacity` or `gated`.
     pub action: &'static str,
     /// Owner (for new and updated).
     pub owner: Option<String>,
+    /// The expected value the gate saw (probability × CLV × effect − cost,
+    /// or uplift × CLV − cost); `None` for updates and cooldowns.
+    pub expected_value: Option<f64>,
+    /// The effect (or uplift) the gate assumed.
+    pub effect: Option<f64>,
+}
+
+/// What the planner knows beyond the policy and the customers: the
+/// effects measured so far, and uplift predictions under uplift targeting.
+#[derive(Debug, Clone, Default)]
+pub struct PlanContext {
+    /// Per playbook, its save rate measured from settled outcomes.
+    pub measured: HashMap<String, super::MeasuredEffect>,
+    /// Per (customer, playbook), the predicted drop in churn probability if
+    /// treated (uplift targeting). A pair without a prediction is valued by
+    /// risk × value instead.
+    pub uplift: HashMap<(String, String), f64>,
 }
 
 /// The changes one run makes to the interventions on record.
@@ -698,12 +761,76 @@ pub struct Plan {
 
 /// Applies the policy to one run. `existing` are the interventions on
 /// record (any status); `now` is the run's time (seconds).
+///
+/// The walk (see `experiment.rs` for why): candidates that match a rule and
+/// are out of cooldown are ranked by expected value saved; those whose
+/// expected value is not positive are gated out; then, in rank order, a
+/// candidate whose owner still has capacity today flips its stable coin:
+/// control (no capacity used) or treated (one slot used). So the control
+/// arm is drawn from exactly the customers the policy would have treated,
+/// and the treated arm still fills the capacity.
 pub fn plan(
     policy: &InterventionPolicy,
     customers: &[PolicyInput],
     existing: &[Intervention],
     run_id: &str,
     now: i64,
+    context: &PlanContext,
+) -> Plan {
+    plan_with(
+        policy,
+        customers,
+        existing,
+        run_id,
+        now,
+        context,
+        Design::AtTreatment,
+    )
+}
+
+/// Where the control group is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Design {
+    /// From the customers the policy would treat (the design in use).
+    AtTreatment,
+    /// From every eligible customer before capacity: the first design,
+    /// biased, kept only as the negative control of the coverage test.
+    BeforeCapacity,
+}
+
+/// [`plan`] with the control group drawn before capacity, the first
+/// design: treated and control are then different populations and the
+/// difference in their churn is not the effect. Kept only so the coverage
+/// test can show it fails; never used by churnguard itself.
+#[doc(hidden)]
+pub fn plan_control_before_capacity(
+    policy: &InterventionPolicy,
+    customers: &[PolicyInput],
+    existing: &[Intervention],
+    run_id: &str,
+    now: i64,
+    context: &PlanContext,
+) -> Plan {
+    plan_with(
+        policy,
+        customers,
+        existing,
+        run_id,
+        now,
+        context,
+        Design::BeforeCapacity,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_with(
+    policy: &InterventionPolicy,
+    customers: &[PolicyInput],
+    existing: &[Intervention],
+    run_id: &str,
+    now: i64,
+    context: &PlanContext,
+    design: Design,
 ) -> Plan {
     const DAY: f64 = 86_400.0;
     let mut out = Plan::default();
@@ -742,6 +869,7 @@ pub fn plan(
         rule: &'a Rule,
         playbook: &'a Playbook,
         owner: String,
+        effect: f64,
         value: f64,
     }
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
@@ -760,7 +888,38 @@ pub fn plan(
         } else {
             pb.owner.clone()
         };
-        let value = c.churn_probability * c.clv * pb.effectiveness - pb.cost;
+        // The expected value saved: the effect is the measured save rate
+        // shrunk toward the prior (risk × value targeting), or the uplift
+        // model's predicted drop in churn probability (uplift targeting).
+        let risk_value = || {
+            let effect = super::shrunk_effect(
+                pb.effectiveness,
+                pb.prior_strength,
+                context.measured.get(&pb.name).copied(),
+            );
+            (effect, c.churn_probability * c.clv * effect - pb.cost)
+        };
+        // A playbook the uplift model has no part for (too few outcomes
+        // yet) falls back to risk × value, so its experiment goes on.
+        let (effect, value) = match policy.targeting {
+            Targeting::RiskValue => risk_value(),
+            Targeting::Uplift => match context
+                .uplift
+                .get(&(c.customer_id.clone(), pb.name.clone()))
+            {
+                // The effect is kept relative in both modes (uplift / p),
+                // so every decision reads p × CLV × effect − cost.
+                Some(&uplift) => (
+                    if c.churn_probability > 0.0 {
+                        uplift / c.churn_probability
+                    } else {
+                        0.0
+                    },
+                    uplift * c.clv - pb.cost,
+                ),
+                None => risk_value(),
+            },
+        };
         let key = (c.customer_id.as_str(), pb.name.as_str());
         let choice = |action, owner: Option<String>| Choice {
             customer_id: c.customer_id.clone(),
@@ -768,6 +927,8 @@ pub fn plan(
             playbook: pb.name.clone(),
             action,
             owner,
+            expected_value: Some(value),
+            effect: Some(effect),
         };
         if let Some(existing) = open.get(&key) {
             let mut u = (*existing).clone();
@@ -775,6 +936,7 @@ pub fn plan(
             u.churn_probability = c.churn_probability;
             u.clv = c.clv;
             u.expected_value = value;
+            u.effect = effect;
             out.choices.push(choice("updated", Some(u.owner.clone())));
             out.updated.push(u);
             continue;
@@ -786,15 +948,19 @@ pub fn plan(
             out.choices.push(choice("cooldown", None));
             continue;
         }
+        if policy.value_gate && value <= 0.0 {
+            out.choices.push(choice("gated", None));
+            continue;
+        }
         candidates.push(Candidate {
             input: c,
             rule,
             playbook: pb,
             owner,
+            effect,
             value,
         });
     }
-    // Control first (it takes no capacity), then capacity by expected value.
     candidates.sort_by(|a, b| {
         b.value
             .total_cmp(&a.value)
@@ -822,6 +988,8 @@ pub fn plan(
         churn_probability: cand.input.churn_probability,
         clv: cand.input.clv,
         expected_value: cand.value,
+        effect: cand.effect,
+        cost: cand.playbook.cost,
     };
     for cand in &candidates {
         let choice = |action, owner: Option<String>| Choice {
@@ -830,8 +998,11 @@ pub fn plan(
             playbook: cand.playbook.name.clone(),
             action,
             owner,
+            expected_value: Some(cand.value),
+            effect: Some(cand.effect),
         };
-        if policy.is_control(&cand.input.customer_id) {
+        let control = policy.is_control(&cand.input.customer_id);
+        if design == Design::BeforeCapacity && control {
             out.created.push(record(cand, Arm::Control));
             out.choices.push(choice("control", None));
             continue;
@@ -840,6 +1011,13 @@ pub fn plan(
         let used = created_today.entry(cand.owner.as_str()).or_default();
         if *used >= capacity {
             out.choices.push(choice("capacity", None));
+            continue;
+        }
+        if control {
+            // Held out where treatment would have happened: no slot used,
+            // so the walk goes on until the treated arm fills capacity.
+            out.created.push(record(cand, Arm::Control));
+            out.choices.push(choice("control", None));
             continue;
         }
         *used += 1;

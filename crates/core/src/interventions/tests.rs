@@ -91,7 +91,7 @@ fn conditions_on_band_entry_drop_and_type() {
 fn a_plan_creates_updates_and_closes() {
     let p = no_control();
     let customers = vec![customer("1", Band::Red), customer("2", Band::Yellow)];
-    let first = plan(&p, &customers, &[], "run-1", NOW);
+    let first = plan(&p, &customers, &[], "run-1", NOW, &PlanContext::default());
     assert_eq!(first.created.len(), 2);
     let call = first.created.iter().find(|i| i.customer_id == "1").unwrap();
     assert_eq!(call.playbook, "csm_call");
@@ -114,7 +114,14 @@ fn a_plan_creates_updates_and_closes() {
         .collect();
     let mut next = vec![customer("1", Band::Red), customer("2", Band::Green)];
     next[0].churn_probability = 0.6;
-    let second = plan(&p, &next, &stored, "run-2", NOW + DAY);
+    let second = plan(
+        &p,
+        &next,
+        &stored,
+        "run-2",
+        NOW + DAY,
+        &PlanContext::default(),
+    );
     assert!(second.created.is_empty(), "{:?}", second.created);
     assert_eq!(second.updated.len(), 1);
     assert_eq!(second.updated[0].churn_probability, 0.6);
@@ -126,24 +133,68 @@ fn a_plan_creates_updates_and_closes() {
 #[test]
 fn cooldown_blocks_a_repeat_and_then_lets_it_through() {
     let p = no_control();
-    let mut done = plan(&p, &[customer("1", Band::Red)], &[], "r1", NOW).created;
+    let mut done = plan(
+        &p,
+        &[customer("1", Band::Red)],
+        &[],
+        "r1",
+        NOW,
+        &PlanContext::default(),
+    )
+    .created;
     done[0].id = 1;
     done[0].status = Status::Done;
-    let again = plan(&p, &[customer("1", Band::Red)], &done, "r2", NOW + 10 * DAY);
+    let again = plan(
+        &p,
+        &[customer("1", Band::Red)],
+        &done,
+        "r2",
+        NOW + 10 * DAY,
+        &PlanContext::default(),
+    );
     assert!(again.created.is_empty());
     assert_eq!(again.choices[0].action, "cooldown");
-    let later = plan(&p, &[customer("1", Band::Red)], &done, "r3", NOW + 31 * DAY);
+    let later = plan(
+        &p,
+        &[customer("1", Band::Red)],
+        &done,
+        "r3",
+        NOW + 31 * DAY,
+        &PlanContext::default(),
+    );
     assert_eq!(later.created.len(), 1);
 }
 
 #[test]
 fn open_interventions_expire_after_the_grace_period() {
     let p = no_control();
-    let mut open = plan(&p, &[customer("1", Band::Red)], &[], "r1", NOW).created;
+    let mut open = plan(
+        &p,
+        &[customer("1", Band::Red)],
+        &[],
+        "r1",
+        NOW,
+        &PlanContext::default(),
+    )
+    .created;
     open[0].id = 9;
-    let still = plan(&p, &[], &open, "r2", NOW + 10 * DAY);
+    let still = plan(
+        &p,
+        &[],
+        &open,
+        "r2",
+        NOW + 10 * DAY,
+        &PlanContext::default(),
+    );
     assert!(still.expired.is_empty());
-    let gone = plan(&p, &[], &open, "r3", NOW + 17 * DAY);
+    let gone = plan(
+        &p,
+        &[],
+        &open,
+        "r3",
+        NOW + 17 * DAY,
+        &PlanContext::default(),
+    );
     assert_eq!(gone.expired, vec![9]);
 }
 
@@ -161,7 +212,7 @@ fn capacity_goes_to_the_highest_expected_value() {
             c
         })
         .collect();
-    let out = plan(&p, &customers, &[], "r1", NOW);
+    let out = plan(&p, &customers, &[], "r1", NOW, &PlanContext::default());
     let mut ids: Vec<&str> = out.created.iter().map(|i| i.customer_id.as_str()).collect();
     ids.sort_unstable();
     assert_eq!(ids, vec!["3", "4"]);
@@ -174,7 +225,14 @@ fn capacity_goes_to_the_highest_expected_value() {
     );
     // The same day, a second run finds the capacity used.
     let stored: Vec<Intervention> = out.created.clone();
-    let more = plan(&p, &[customer("99", Band::Red)], &stored, "r1b", NOW + 3600);
+    let more = plan(
+        &p,
+        &[customer("99", Band::Red)],
+        &stored,
+        "r1b",
+        NOW + 3600,
+        &PlanContext::default(),
+    );
     assert!(more.created.is_empty());
 }
 
@@ -195,11 +253,17 @@ fn the_control_group_is_a_stable_tenth() {
         .filter(|k| p.is_control(&k.to_string()) != q.is_control(&k.to_string()))
         .count();
     assert!(moved > n / 20, "{moved}");
-    // Control records take no capacity and are never open.
+    // Control records are never open (capacity for everyone, so the walk
+    // reaches all 200 and about a tenth are held out).
+    let mut p = p;
+    p.owners
+        .get_mut("account_manager")
+        .unwrap()
+        .capacity_per_day = 1_000;
     let customers: Vec<PolicyInput> = (0..200)
         .map(|k| customer(&k.to_string(), Band::Red))
         .collect();
-    let out = plan(&p, &customers, &[], "r1", NOW);
+    let out = plan(&p, &customers, &[], "r1", NOW, &PlanContext::default());
     let controls: Vec<&Intervention> = out
         .created
         .iter()
@@ -288,6 +352,7 @@ fn outcomes_count_each_customer_once_and_wait_for_the_window() {
         &[],
         "r1",
         NOW,
+        &PlanContext::default(),
     )
     .created;
     for (k, r) in recs.iter_mut().enumerate() {
@@ -322,4 +387,151 @@ fn outcomes_count_each_customer_once_and_wait_for_the_window() {
     );
     assert!((o.absolute - 0.5).abs() < 1e-12);
     assert_eq!(done.playbooks.len(), 1);
+}
+
+/// 300 red customers of one account manager, worth 1000 to 300000.
+fn crowded_book() -> Vec<PolicyInput> {
+    (0..300)
+        .map(|k| {
+            let mut c = customer(&format!("c{k:03}"), Band::Red);
+            c.clv = 1000.0 * f64::from(k + 1);
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn the_control_group_is_drawn_where_treatment_happens() {
+    let p = InterventionPolicy::default();
+    let capacity = p.owners["account_manager"].capacity_per_day as usize;
+    let out = plan(&p, &crowded_book(), &[], "r1", NOW, &PlanContext::default());
+    let value = |i: &Intervention| i.expected_value;
+    let treated: Vec<&Intervention> = out
+        .created
+        .iter()
+        .filter(|i| i.arm == Arm::Treated)
+        .collect();
+    let control: Vec<&Intervention> = out
+        .created
+        .iter()
+        .filter(|i| i.arm == Arm::Control)
+        .collect();
+    // Control takes no slot: the treated arm still fills the capacity.
+    assert_eq!(treated.len(), capacity);
+    // Control customers come from the same stretch of the ranking as the
+    // treated ones: none ranks below the last treated customer.
+    let last_treated = treated
+        .iter()
+        .map(|i| value(i))
+        .fold(f64::INFINITY, f64::min);
+    assert!(control.iter().all(|i| value(i) > last_treated));
+    // Every customer above the last treated one is in one of the arms.
+    let above = out
+        .choices
+        .iter()
+        .filter(|c| c.expected_value.unwrap() >= last_treated)
+        .count();
+    assert_eq!(above, treated.len() + control.len());
+
+    // The first design held customers out before capacity: its control
+    // group reaches far below the treated customers.
+    let biased =
+        plan_control_before_capacity(&p, &crowded_book(), &[], "r1", NOW, &PlanContext::default());
+    let low_controls = biased
+        .created
+        .iter()
+        .filter(|i| i.arm == Arm::Control && value(i) < last_treated)
+        .count();
+    assert!(low_controls > 10, "{low_controls}");
+}
+
+#[test]
+fn the_gate_skips_actions_worth_less_than_they_cost() {
+    let p = no_control();
+    let mut cheap = customer("1", Band::Red);
+    cheap.churn_probability = 0.05;
+    cheap.clv = 1000.0; // 0.05 × 1000 × 0.25 − 60 < 0
+    let out = plan(
+        &p,
+        &[cheap.clone()],
+        &[],
+        "r1",
+        NOW,
+        &PlanContext::default(),
+    );
+    assert!(out.created.is_empty());
+    let choice = &out.choices[0];
+    assert_eq!(choice.action, "gated");
+    assert!((choice.expected_value.unwrap() - (0.05 * 1000.0 * 0.25 - 60.0)).abs() < 1e-9);
+    assert_eq!(choice.effect, Some(0.25));
+    // Without the gate the action goes ahead, and the record keeps what the
+    // decision assumed.
+    let ungated = InterventionPolicy {
+        value_gate: false,
+        ..no_control()
+    };
+    let out = plan(&ungated, &[cheap], &[], "r1", NOW, &PlanContext::default());
+    let i = &out.created[0];
+    assert_eq!((i.effect, i.cost), (0.25, 60.0));
+    assert!(i.expected_value < 0.0);
+}
+
+#[test]
+fn measured_effects_replace_the_prior_as_evidence_grows() {
+    let p = no_control();
+    let c = customer("1", Band::Red); // 0.4 × 2000 × effect − 60
+    let context = |customers| PlanContext {
+        measured: [(
+            "csm_call".to_string(),
+            MeasuredEffect {
+                relative_save: 0.0,
+                customers,
+            },
+        )]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    };
+    // 50 customers of evidence against a prior worth 200: 0.2, still worth it.
+    let few = plan(&p, std::slice::from_ref(&c), &[], "r1", NOW, &context(50));
+    assert_eq!(few.choices[0].action, "new");
+    assert!((few.choices[0].effect.unwrap() - 0.2).abs() < 1e-12);
+    // 5000 customers saying it does nothing: about 0.01, not worth a call.
+    let many = plan(&p, &[c], &[], "r1", NOW, &context(5000));
+    assert_eq!(many.choices[0].action, "gated");
+}
+
+#[test]
+fn uplift_targeting_ranks_by_predicted_saved_value() {
+    let mut p = no_control();
+    p.targeting = Targeting::Uplift;
+    p.owners
+        .get_mut("account_manager")
+        .unwrap()
+        .capacity_per_day = 1;
+    let mut risky = customer("risky", Band::Red);
+    risky.churn_probability = 0.9;
+    let mut movable = customer("movable", Band::Red);
+    movable.churn_probability = 0.3;
+    let annoyed = customer("annoyed", Band::Red);
+    let uplift = [("risky", 0.02), ("movable", 0.15), ("annoyed", -0.05)]
+        .into_iter()
+        .map(|(id, u)| ((id.to_string(), "csm_call".to_string()), u))
+        .collect();
+    let context = PlanContext {
+        uplift,
+        ..Default::default()
+    };
+    let out = plan(&p, &[risky, movable, annoyed], &[], "r1", NOW, &context);
+    let action = |id: &str| {
+        out.choices
+            .iter()
+            .find(|c| c.customer_id == id)
+            .unwrap()
+            .action
+    };
+    assert_eq!(action("movable"), "new");
+    assert_eq!(action("risky"), "gated", "0.02 × 2000 − 60 < 0");
+    assert_eq!(action("annoyed"), "gated");
+    assert!((out.created[0].expected_value - (0.15 * 2000.0 - 60.0)).abs() < 1e-9);
 }

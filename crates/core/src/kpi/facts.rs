@@ -69,6 +69,10 @@ pub struct FactsInput<'a> {
     pub save_rates: &'a HashMap<String, f64>,
     /// Features adopted within 60 days that count as activated.
     pub activation_features: u32,
+    /// Per customer, the churn probability the model predicted at the start
+    /// of the period (90 days before the snapshot), when a run then exists:
+    /// the baseline of the risk-adjusted metrics.
+    pub expected_churn: Option<&'a HashMap<i64, f64>>,
 }
 
 fn col<T>(
@@ -218,6 +222,7 @@ pub fn facts(input: &FactsInput<'_>) -> Result<Vec<EmployeeFacts>> {
         cac: Acc,
         clv: Acc,
         leads: Acc,
+        risk: Acc,
     }
     let mut books: HashMap<(Role, i64), Book> = HashMap::new();
     let by_customer: HashMap<i64, &super::ScoredRow> =
@@ -280,6 +285,11 @@ pub fn facts(input: &FactsInput<'_>) -> Result<Vec<EmployeeFacts>> {
             }
             if active_at(s - 90) {
                 b.retention.add_bool(active_at(s - 1));
+                if role == Role::AccountManager {
+                    if let Some(&p) = input.expected_churn.and_then(|m| m.get(&c.id)) {
+                        b.risk.add(p);
+                    }
+                }
             }
         }
     }
@@ -350,6 +360,8 @@ pub fn facts(input: &FactsInput<'_>) -> Result<Vec<EmployeeFacts>> {
             customers: b.customers,
             metrics,
             outcome: b.retention.mean(),
+            book_risk: b.risk.mean(),
+            book_risk_customers: b.risk.n,
         });
     }
     Ok(out)

@@ -231,6 +231,9 @@ pub struct KpiConfig {
     /// A peer group smaller than this is compared with the whole role
     /// instead (a group of one has no peers); defaults to `3`.
     pub min_peer_group: usize,
+    /// A scorecard resting on fewer customers than this is flagged
+    /// (`too_few`); defaults to `30`.
+    pub min_customers: usize,
     /// Account-manager weights.
     pub account_manager: StageWeights,
     /// Acquisition-rep weights.
@@ -250,6 +253,7 @@ impl Default for KpiConfig {
             top_share: 0.10,
             activation_features: 3,
             min_peer_group: 3,
+            min_customers: 30,
             account_manager: StageWeights {
                 balanced: weights(&[
                     (HealthLevel, 0.30),
@@ -355,6 +359,12 @@ pub struct EmployeeFacts {
     /// Retention of the employee's customers, the outcome that data-driven
     /// weights are fitted against.
     pub outcome: Option<f64>,
+    /// The book's risk at the start of the period: the mean churn
+    /// probability the model predicted then for the customers the
+    /// employee held (account managers); `None` without such predictions.
+    pub book_risk: Option<f64>,
+    /// Customers behind `book_risk`.
+    pub book_risk_customers: usize,
 }
 
 /// One metric on a scorecard.
@@ -370,6 +380,13 @@ pub struct MetricScore {
     pub weight: f64,
     /// Points it adds to the composite: weight × normalised.
     pub contribution: f64,
+    /// What the role's books predict for this book from its risk at the
+    /// start of the period (a least-squares line of the metric on book
+    /// risk across the role); `None` without book risks.
+    pub expected: Option<f64>,
+    /// `value − expected`, normalised within the peer group like `value`
+    /// (0–100, 50 = as expected for such a book).
+    pub adjusted_normalised: Option<f64>,
 }
 
 /// One employee's scorecard.
@@ -389,8 +406,17 @@ pub struct Scorecard {
     pub customers: usize,
     /// 0–100.
     pub composite: f64,
+    /// The composite of the risk-adjusted metrics (observed − expected for
+    /// the book's starting risk), 0–100; `None` without book risks.
+    pub adjusted_composite: Option<f64>,
+    /// The employee's book risk at the start of the period.
+    pub book_risk: Option<f64>,
+    /// Fewer than `kpi.min_customers` customers stand behind the card.
+    pub too_few: bool,
     /// 1 = best, within the role.
     pub rank: usize,
+    /// Rank by `adjusted_composite`, when there is one.
+    pub adjusted_rank: Option<usize>,
     /// In the top `top_share` of the role.
     pub top: bool,
     /// Weighted metrics, then reported-only metrics (weight 0).
@@ -472,7 +498,31 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
 }
 
+/// The least-squares line `y = a + b x` through `(x, y)` pairs; `None`
+/// with fewer than 3 pairs or no spread in `x`.
+fn least_squares(pairs: &[(f64, f64)]) -> Option<(f64, f64)> {
+    if pairs.len() < 3 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let mx = pairs.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pairs.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pairs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 1e-18).then(|| {
+        let b = sxy / sxx;
+        (my - b * mx, b)
+    })
+}
+
 /// Builds the scorecards of one role at one stage.
+///
+/// Beside the raw composite, each card carries a **risk-adjusted**
+/// composite when the facts carry book risks: every metric is compared
+/// with what the role's books predict for a book of that starting risk
+/// (observed − expected, the expectation a least-squares line of the
+/// metric on book risk), so an account manager handed risky customers is
+/// not ranked below one with a safe book for the same work.
 pub fn scorecards(
     all: &[EmployeeFacts],
     role: Role,
@@ -526,6 +576,62 @@ pub fn scorecards(
             stats.insert((g, *m), (mean, sd));
         }
     }
+    // Risk adjustment: per metric, the least-squares line of the metric on
+    // the book's starting risk across the role; observed − line is what
+    // the employee did beyond what such a book would have done anyway.
+    let lines: BTreeMap<Metric, (f64, f64)> = shown
+        .iter()
+        .filter_map(|&m| {
+            let pairs: Vec<(f64, f64)> = people
+                .iter()
+                .filter_map(|e| {
+                    let v = e.metrics.get(&m).copied().flatten()?;
+                    let r = e.book_risk?;
+                    (v.is_finite() && r.is_finite()).then_some((r, v))
+                })
+                .collect();
+            least_squares(&pairs).map(|line| (m, line))
+        })
+        .collect();
+    let adjusted_value = |e: &EmployeeFacts, m: Metric| -> Option<(f64, f64)> {
+        let v = e
+            .metrics
+            .get(&m)
+            .copied()
+            .flatten()
+            .filter(|v| v.is_finite())?;
+        let (a, b) = lines.get(&m)?;
+        let expected = a + b * e.book_risk?;
+        Some((expected, v - expected))
+    };
+    let mut adjusted_stats: BTreeMap<(String, Metric), (f64, f64)> = BTreeMap::new();
+    for m in &shown {
+        let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for e in &people {
+            if let Some((_, r)) = adjusted_value(e, *m) {
+                groups.entry(group_of(e)).or_default().push(r);
+            }
+        }
+        for (g, vs) in groups {
+            let n = vs.len() as f64;
+            let mean = vs.iter().sum::<f64>() / n;
+            let sd = (vs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+            adjusted_stats.insert((g, *m), (mean, sd));
+        }
+    }
+    let normalise_adjusted = |e: &EmployeeFacts, m: Metric| -> (Option<f64>, Option<f64>) {
+        let Some((expected, residual)) = adjusted_value(e, m) else {
+            return (None, None);
+        };
+        let score = match adjusted_stats.get(&(group_of(e), m)) {
+            Some(&(mean, sd)) if sd > 1e-12 => {
+                let z = (residual - mean) / sd;
+                100.0 * normal_cdf(if m.lower_is_better() { -z } else { z })
+            }
+            _ => 50.0,
+        };
+        (Some(expected), Some(score))
+    };
     let normalise = |e: &EmployeeFacts, m: Metric| -> (Option<f64>, f64) {
         let value = e
             .metrics
@@ -549,6 +655,7 @@ pub fn scorecards(
                 .iter()
                 .map(|&m| {
                     let (value, normalised) = normalise(e, m);
+                    let (expected, adjusted_normalised) = normalise_adjusted(e, m);
                     let weight = weights.get(&m).copied().unwrap_or(0.0);
                     MetricScore {
                         metric: m,
@@ -556,9 +663,19 @@ pub fn scorecards(
                         normalised,
                         weight,
                         contribution: weight * normalised,
+                        expected,
+                        adjusted_normalised,
                     }
                 })
                 .collect();
+            // A missing adjusted metric counts as expected (50), as a
+            // missing raw metric counts as the group's mean.
+            let adjusted_composite = e.book_risk.filter(|_| !lines.is_empty()).map(|_| {
+                metrics
+                    .iter()
+                    .map(|m| m.weight * m.adjusted_normalised.unwrap_or(50.0))
+                    .sum()
+            });
             Scorecard {
                 employee_id: e.employee_id.clone(),
                 name: e.name.clone(),
@@ -567,7 +684,11 @@ pub fn scorecards(
                 peer_group: group_of(e),
                 customers: e.customers,
                 composite: metrics.iter().map(|m| m.contribution).sum(),
+                adjusted_composite,
+                book_risk: e.book_risk,
+                too_few: e.customers < config.min_customers,
                 rank: 0,
+                adjusted_rank: None,
                 top: false,
                 metrics,
             }
@@ -582,6 +703,15 @@ pub fn scorecards(
     for (k, c) in cards.iter_mut().enumerate() {
         c.rank = k + 1;
         c.top = k < n_top;
+    }
+    let mut by_adjusted: Vec<(f64, usize)> = cards
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((c.adjusted_composite?, i)))
+        .collect();
+    by_adjusted.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (k, (_, i)) in by_adjusted.into_iter().enumerate() {
+        cards[i].adjusted_rank = Some(k + 1);
     }
     // Data-driven weights: how each normalised metric ranks with retention.
     let with_outcome: Vec<&EmployeeFacts> = people

@@ -19,6 +19,8 @@ fn am(id: &str, region: &str, health: f64, nps: f64, expansion: f64) -> Employee
         customers: 100,
         metrics,
         outcome: Some(health / 100.0),
+        book_risk: None,
+        book_risk_customers: 0,
     }
 }
 
@@ -117,6 +119,8 @@ fn lower_cac_is_better() {
         .into_iter()
         .collect(),
         outcome: None,
+        book_risk: None,
+        book_risk_customers: 0,
     };
     let s = scorecards(
         &[rep("a", 900.0), rep("b", 300.0)],
@@ -217,4 +221,77 @@ fn a_peer_group_of_one_is_compared_with_everyone() {
     assert!(s.cards.iter().all(|c| c.peer_group == "all"));
     assert_eq!(s.cards[0].employee_id, "1");
     assert!(s.cards[0].composite > s.cards[2].composite + 10.0);
+}
+
+#[test]
+fn a_risky_book_is_judged_against_what_such_a_book_would_do() {
+    // Health falls with book risk: 90 − 100 × risk for an average manager.
+    // Manager "steady" has the riskiest book and beats its expectation by
+    // 5 points; "sheltered" has the safest and falls 5 short of it.
+    let mut people = Vec::new();
+    // Skill is unrelated to book risk here (each risk level has a +5 and
+    // a −5 manager), so the line recovers 90 − 100 × risk exactly.
+    for (id, risk, beyond) in [
+        ("sheltered", 0.05, -5.0),
+        ("lucky", 0.05, 5.0),
+        ("a", 0.15, 0.0),
+        ("b", 0.20, 0.0),
+        ("steady", 0.30, 5.0),
+        ("struggling", 0.30, -5.0),
+    ] {
+        let health = 90.0 - 100.0 * risk + beyond;
+        let mut e = am(id, "na", health, 20.0, 0.02);
+        e.book_risk = Some(risk);
+        e.book_risk_customers = 100;
+        people.push(e);
+    }
+    let s = scorecards(
+        &people,
+        Role::AccountManager,
+        Stage::Balanced,
+        &KpiConfig::default(),
+    );
+    let card = |id: &str| s.cards.iter().find(|c| c.employee_id == id).unwrap();
+    assert!(
+        card("sheltered").composite > card("steady").composite,
+        "raw: the safe book wins"
+    );
+    assert!(
+        card("steady").adjusted_composite.unwrap() > card("sheltered").adjusted_composite.unwrap(),
+        "adjusted: the work wins"
+    );
+    assert!(
+        card("steady").adjusted_rank.unwrap() <= 2,
+        "tied with lucky"
+    );
+    assert!(card("sheltered").adjusted_rank.unwrap() >= 5);
+    let health = card("steady")
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::HealthLevel)
+        .unwrap();
+    let expected = health.expected.unwrap();
+    assert!(health.value.unwrap() > expected, "{:?}", health);
+    assert!(!card("a").too_few);
+}
+
+#[test]
+fn cards_without_book_risk_have_no_adjusted_composite_and_few_customers_are_flagged() {
+    let mut people = vec![
+        am("1", "na", 80.0, 40.0, 0.05),
+        am("2", "na", 60.0, 10.0, 0.01),
+    ];
+    people[1].customers = 4;
+    let s = scorecards(
+        &people,
+        Role::AccountManager,
+        Stage::Balanced,
+        &KpiConfig::default(),
+    );
+    assert!(s
+        .cards
+        .iter()
+        .all(|c| c.adjusted_composite.is_none() && c.adjusted_rank.is_none()));
+    let few = s.cards.iter().find(|c| c.employee_id == "2").unwrap();
+    assert!(few.too_few);
 }

@@ -23,6 +23,22 @@ use crate::value::{self, ValueConfig};
 
 pub use summary::{BelowMinimum, RunSummary};
 
+/// A reason in plain words, with its direction: `days since the last
+/// login: 41 (raises risk)`. Inputs the feature table documents are named
+/// by their meaning; others (a flat table's columns) by their name.
+pub fn reason_text(r: &Reason) -> String {
+    let meaning = crate::features::FEATURES
+        .iter()
+        .find(|f| f.name == r.feature)
+        .map_or_else(|| r.feature.replace('_', " "), |f| f.meaning.to_string());
+    let direction = if r.weight >= 0.0 {
+        "raises risk"
+    } else {
+        "lowers risk"
+    };
+    format!("{meaning}: {} ({direction})", r.value)
+}
+
 /// Result alias of the scoring layer.
 pub type Result<T, E = ScoringError> = std::result::Result<T, E>;
 

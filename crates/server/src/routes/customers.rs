@@ -60,8 +60,17 @@ pub struct InterventionView {
     pub due_at: String,
     /// Whether it is open and past due.
     pub overdue: bool,
-    /// Expected value saved.
+    /// Expected value saved: the gate `churn_probability × clv × effect −
+    /// cost`, which must be positive for the action to be taken.
     pub expected_value: f64,
+    /// Churn probability at the decision.
+    pub churn_probability: f64,
+    /// CLV at the decision.
+    pub clv: f64,
+    /// The effect the gate assumed (share of would-be churners saved).
+    pub effect: f64,
+    /// The playbook's cost.
+    pub cost: f64,
     /// What staff recorded, if anything.
     pub outcome: Option<String>,
     /// What churn data showed after it (`churned` or `retained`), once settled.
@@ -91,6 +100,10 @@ pub(crate) fn intervention_view(s: churnguard_store::StoredIntervention) -> Inte
         created_at: rfc3339(i.created_at),
         due_at: rfc3339(i.due_at),
         expected_value: i.expected_value,
+        churn_probability: i.churn_probability,
+        clv: i.clv,
+        effect: i.effect,
+        cost: i.cost,
         outcome: s.outcome,
         observed: s.observed,
     }

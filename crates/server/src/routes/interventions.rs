@@ -148,11 +148,20 @@ pub struct OutcomesResponse {
     /// Per playbook.
     #[schema(value_type = Vec<Object>)]
     pub playbooks: Vec<churnguard_core::interventions::PlaybookOutcome>,
+    /// Per owner (account manager or team queue): their treated customers
+    /// against the control customers the policy would have given them.
+    #[schema(value_type = Vec<Object>)]
+    pub owners: Vec<churnguard_core::interventions::OwnerOutcome>,
+    /// Per playbook: customers its experiment needs to detect the
+    /// playbook's assumed effect (80% power, 5% level), and how many have
+    /// settled.
+    #[schema(value_type = Vec<Object>)]
+    pub power: Vec<churnguard_core::interventions::PlaybookPower>,
     /// Customers whose outcome window is not settled yet.
     pub pending: usize,
 }
 
-/// The save rate of treated customers against the control group, overall and per playbook.
+/// The save rate of treated customers against the control group, overall, per playbook and per owner, with each playbook's power.
 #[utoipa::path(
     get,
     path = "/v1/outcomes",
@@ -172,9 +181,12 @@ pub async fn outcomes(
     let known: HashMap<i64, Option<bool>> = records.iter().map(|(i, o)| (i.id, *o)).collect();
     let list: Vec<_> = records.into_iter().map(|(i, _)| i).collect();
     let r = churnguard_core::interventions::summarise(&list, &known);
+    let power = churnguard_core::interventions::playbook_power(&r, &state.config.interventions);
     Ok(Json(OutcomesResponse {
         overall: r.overall,
         playbooks: r.playbooks,
+        owners: r.owners,
+        power,
         pending: r.pending,
     }))
 }

@@ -546,6 +546,14 @@ fn row_of(
         due: datetime(i.due_at),
         outcome,
         priority: i.priority,
+        gate: format!(
+            "{:.0}% × {:.0} × {:.0}% − {:.0} = {:.0}",
+            100.0 * i.churn_probability,
+            i.clv,
+            100.0 * i.effect,
+            i.cost,
+            i.expected_value
+        ),
     }
 }
 
@@ -748,13 +756,14 @@ async fn board_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Re
                     (i, (id, o))
                 })
                 .unzip();
-            churnguard_core::interventions::summarise(&list, &known).overall
+            churnguard_core::interventions::summarise(&list, &known)
         }
         Err(e) => return page_error(Some(&s), e.into()),
     };
+    let power = churnguard_core::interventions::playbook_power(&save, &state.config.interventions);
     html_response(
         StatusCode::OK,
-        pages::board(&s, &date(now), &grouped, save.as_ref()),
+        pages::board(&s, &date(now), &grouped, &save, &power),
     )
 }
 

@@ -5,8 +5,7 @@ use maud::{html, Markup, DOCTYPE};
 
 use super::charts;
 use super::Session;
-use churnguard_core::features::FEATURES;
-use churnguard_core::interventions::SaveRate;
+use churnguard_core::interventions::{OutcomeReport, PlaybookPower, SaveRate};
 use churnguard_core::models::Reason;
 use churnguard_store::CustomerScoreRecord;
 
@@ -90,11 +89,7 @@ pub fn trend(change: Option<f64>, direction: &str) -> Markup {
 
 /// A reason in plain words: the feature's meaning and the customer's value.
 pub fn plain_reason(r: &Reason) -> String {
-    let base = r.feature.split('=').next().unwrap_or(&r.feature);
-    match FEATURES.iter().find(|f| f.name == base) {
-        Some(f) => format!("{}: {}", f.meaning, r.value),
-        None => format!("{} is {}", r.feature.replace('_', " "), r.value),
-    }
+    churnguard_core::scoring::reason_text(r)
 }
 
 fn money(v: f64) -> String {
@@ -284,6 +279,9 @@ pub struct InterventionRow {
     pub overdue: bool,
     /// Staff outcome.
     pub outcome: Option<String>,
+    /// The expected-value gate as decided: churn probability × CLV ×
+    /// effect − cost = expected value saved.
+    pub gate: String,
     /// Priority.
     pub priority: u32,
 }
@@ -398,8 +396,29 @@ pub fn board(
     session: &Session,
     as_of: &str,
     by_owner: &[(String, Vec<InterventionRow>)],
-    save: Option<&SaveRate>,
+    report: &OutcomeReport,
+    power: &[PlaybookPower],
 ) -> Markup {
+    let save = report.overall.as_ref();
+    let rate_cell = |s: Option<&SaveRate>| -> Markup {
+        match s {
+            Some(s) => html! {
+                td.num { (s.treated.customers) }
+                td.num { (format!("{:.1}%", 100.0 * s.treated.churn_rate())) }
+                td.num { (s.control.customers) }
+                td.num { (format!("{:.1}%", 100.0 * s.control.churn_rate())) }
+                td.num { (format!("{:.1}%", 100.0 * s.treated_retention)) }
+                td { (format!("{:+.1} ({:+.1} to {:+.1})", 100.0 * s.absolute, 100.0 * s.absolute_ci.0, 100.0 * s.absolute_ci.1)) }
+            },
+            None => html! { td colspan="6" { "not enough settled outcomes in both arms yet" } },
+        }
+    };
+    let rate_head = html! {
+        th scope="col" { "Treated" } th scope="col" { "Treated churn" }
+        th scope="col" { "Control" } th scope="col" { "Control churn" }
+        th scope="col" { "Warned customers retained" }
+        th scope="col" { "Save rate, points (95% interval)" }
+    };
     layout(
         "Interventions",
         Some(session),
@@ -425,6 +444,45 @@ pub fn board(
                 } @else {
                     p { "No settled outcomes in both arms yet: run " code { "churnguard outcomes" } " once churn data after the interventions is in." }
                 }
+                p.meta { "The control group is drawn from the customers the policy would have treated (after eligibility, cooldowns, the value gate and capacity), so both groups are alike and the difference is the effect." }
+            }
+            section.card aria-labelledby="h-playbooks" {
+                h2 #h-playbooks { "By playbook" }
+                div.scroll { table {
+                    thead { tr { th scope="col" { "Playbook" } (rate_head) } }
+                    tbody { @for p in &report.playbooks {
+                        tr { td { (p.playbook) } (rate_cell(p.save_rate.as_ref())) }
+                    } }
+                } }
+            }
+            section.card aria-labelledby="h-owners" {
+                h2 #h-owners { "By owner" }
+                div.scroll { table {
+                    thead { tr { th scope="col" { "Owner" } (rate_head) } }
+                    tbody { @for o in &report.owners {
+                        tr { td { (o.owner) } (rate_cell(o.save_rate.as_ref())) }
+                    } }
+                } }
+            }
+            section.card aria-labelledby="h-power" {
+                h2 #h-power { "How many customers each experiment needs" }
+                p.meta { "To detect the playbook's assumed effect with 80% power at the 5% level, at the control group's churn rate." }
+                div.scroll { table {
+                    thead { tr {
+                        th scope="col" { "Playbook" } th scope="col" { "Assumed effect" }
+                        th scope="col" { "Control churn rate" } th scope="col" { "Customers needed" }
+                        th scope="col" { "Settled so far" }
+                    } }
+                    tbody { @for p in power {
+                        tr {
+                            td { (p.playbook) }
+                            td.num { (format!("{:.0}%", 100.0 * p.plan.relative_effect)) }
+                            td.num { (format!("{:.1}%", 100.0 * p.plan.control_rate)) @if !p.measured_control_rate { " (assumed)" } }
+                            td.num { @match p.plan.selected { Some(n) => (n), None => "–" } }
+                            td.num { (p.settled) @if let Some(f) = p.progress { " (" (format!("{:.0}%", 100.0 * f)) ")" } }
+                        }
+                    } }
+                } }
             }
             p.meta { "Open interventions as of " (as_of) ", most urgent first; overdue ones are marked." }
             @if by_owner.is_empty() { p { "No open interventions." } }
@@ -432,12 +490,13 @@ pub fn board(
                 section.owner aria-label=(format!("Owner {owner}")) {
                     h2 { (owner) " " span.count { "(" (rows.len()) ")" } }
                     div.scroll { table {
-                        thead { tr { th scope="col" { "Customer" } th scope="col" { "Playbook" } th scope="col" { "Priority" } th scope="col" { "Due" } th scope="col" { "Actions" } } }
+                        thead { tr { th scope="col" { "Customer" } th scope="col" { "Playbook" } th scope="col" { "Priority" } th scope="col" { "Why: risk × value × effect − cost" } th scope="col" { "Due" } th scope="col" { "Actions" } } }
                         tbody { @for i in rows {
                             tr.overdue[i.overdue] {
                                 td { a href=(format!("/customers/{}", enc(&i.customer_id))) { (i.customer_id) } }
                                 td { (i.playbook) }
                                 td.num { (i.priority) }
+                                td { (i.gate) }
                                 td { (i.due) @if i.overdue { " " span.warn { "overdue" } } }
                                 td { (outcome_forms(session, i, "/interventions")) }
                             }
@@ -493,10 +552,11 @@ pub fn kpi(
             @match run {
                 None => p { "No scoring run yet." },
                 Some(run) => {
-                    p.meta { "Run " code { (run) } ". Metrics are normalised within peer groups (50 = the group's mean); each cell shows the points the metric adds. ★ marks the top 10%." }
+                    p.meta { "Run " code { (run) } ". Metrics are normalised within peer groups (50 = the group's mean); each cell shows the points the metric adds. ★ marks the top 10%. The risk-adjusted score compares each metric with what books of the same starting churn risk achieved (50 = as expected); it needs a run from 90 days before." }
                     div.scroll { table.kpi {
                         thead { tr {
                             th scope="col" { "Rank" } th scope="col" { "Name" } th scope="col" { "Peers" } th scope="col" { "Customers" } th scope="col" { "Score" }
+                            th scope="col" { "Risk-adjusted score" } th scope="col" { "Book risk at start" }
                             @for m in &metrics { th scope="col" { (m.replace('_', " ")) } }
                         } }
                         tbody { @for c in cards {
@@ -504,8 +564,13 @@ pub fn kpi(
                                 td.num { (c["rank"]) @if c["top"].as_bool() == Some(true) { " " span title="top 10%" { "★" } span.sr { "top 10%" } } }
                                 td { (c["name"].as_str().unwrap_or("")) }
                                 td { (c["peer_group"].as_str().unwrap_or("")) }
-                                td.num { (c["customers"]) }
+                                td.num { (c["customers"]) @if c["too_few"].as_bool() == Some(true) { " " span.warn title="too few customers to judge by" { "too few" } } }
                                 td.num { strong { (format!("{:.1}", c["composite"].as_f64().unwrap_or(0.0))) } }
+                                td.num { @match c["adjusted_composite"].as_f64() {
+                                    Some(a) => { (format!("{a:.1}")) " " span.muted { "(#" (c["adjusted_rank"]) ")" } },
+                                    None => span.muted { "–" },
+                                } }
+                                td.num { @match c["book_risk"].as_f64() { Some(r) => (format!("{:.1}%", 100.0 * r)), None => span.muted { "–" } } }
                                 @for m in c["metrics"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
                                     td.num {
                                         @if m["weight"].as_f64().unwrap_or(0.0) > 0.0 {

@@ -12,6 +12,7 @@
 //! ChaCha stream, so the work parallelises without changing the result.
 
 mod customer;
+mod effects;
 mod names;
 mod oracle;
 mod tables;
@@ -27,6 +28,10 @@ use rayon::prelude::*;
 use super::schema::{date_from_days, days_from_date, PLANS, REGIONS, TICKET_CATEGORIES};
 use super::{DataError, Result, Tables};
 use customer::{simulate_customer, Sim};
+pub use effects::{
+    apply_true_effects, effect_column, effect_of, true_effect, true_effects, Played, Traits,
+    Treatment, EFFECT_PLAYBOOKS,
+};
 use names::person_name;
 pub use oracle::{oracle_probability, snapshot_oracle_probability};
 use tables::*;

@@ -93,19 +93,36 @@ impl TruthCustomerCols {
     }
     pub(super) fn frame(self) -> Result<DataFrame> {
         let [e, sat, p, f] = self.traits;
-        frame!(
-            "truth_customers",
-            self.id.len(),
-            [
-                Column::new("customer_id".into(), self.id),
-                Column::new("engagement_propensity".into(), e),
-                Column::new("satisfaction_base".into(), sat),
-                Column::new("price_sensitivity".into(), p),
-                Column::new("payment_failure_rate".into(), f),
-                Column::new("never_active".into(), self.never_active),
-                Column::new("manual_payer".into(), self.manual_payer),
-            ]
-        )
+        let effects: Vec<Column> = super::effects::EFFECT_PLAYBOOKS
+            .iter()
+            .map(|playbook| {
+                let values: Vec<f64> = (0..self.id.len())
+                    .map(|i| {
+                        let traits = super::effects::Traits {
+                            engagement: e[i],
+                            satisfaction: sat[i],
+                            price_sensitivity: p[i],
+                            payment_failure_rate: f[i],
+                        };
+                        super::effects::true_effect(playbook, &traits)
+                            .expect("a playbook of EFFECT_PLAYBOOKS")
+                    })
+                    .collect();
+                Column::new(super::effects::effect_column(playbook).into(), values)
+            })
+            .collect();
+        let n = self.id.len();
+        let mut cols = vec![
+            Column::new("customer_id".into(), self.id),
+            Column::new("engagement_propensity".into(), e),
+            Column::new("satisfaction_base".into(), sat),
+            Column::new("price_sensitivity".into(), p),
+            Column::new("payment_failure_rate".into(), f),
+            Column::new("never_active".into(), self.never_active),
+            Column::new("manual_payer".into(), self.manual_payer),
+        ];
+        cols.extend(effects);
+        DataFrame::new(n, cols).map_err(DataError::polars("truth_customers"))
     }
 }
 

@@ -1,0 +1,4 @@
+-- What each decision assumed: the playbook's effect (or the customer's
+-- predicted uplift) and its cost, beside the expected value already stored.
+ALTER TABLE interventions ADD COLUMN IF NOT EXISTS effect DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE interventions ADD COLUMN IF NOT EXISTS cost DOUBLE PRECISION NOT NULL DEFAULT 0;
