@@ -26,7 +26,7 @@ pub mod fuzz_harness;
 
 pub use churnguard_app::{neural, registry, service};
 pub use churnguard_core::{data, error, eval, features, hash, health, interventions, kpi};
-pub use churnguard_core::{models, scoring, value};
+pub use churnguard_core::{models, monitor, scoring, value};
 pub use churnguard_server as serve;
 pub use churnguard_store as store;
 pub use churnguard_train as train;

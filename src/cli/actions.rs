@@ -73,6 +73,109 @@ pub struct OutcomesArgs {
     pub store: StoreArgs,
 }
 
+/// Flags of `churnguard monitor`.
+#[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// Model registry (each run's model and its test ROC-AUC).
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
+    /// Later churn events (an event-table directory or a churn_events file): realised performance of the runs whose horizon has passed.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Last day the churn events cover (default: an event-table directory's data end).
+    #[arg(long)]
+    pub observed_until: Option<NaiveDate>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// A monitor verdict other than healthy: the process exits 4 (warning) or
+/// 5 (action), so a scheduler can act on it.
+#[derive(Debug, thiserror::Error)]
+#[error("the monitor's verdict is {}", .0.name())]
+pub struct MonitorAlert(pub crate::monitor::Verdict);
+
+/// Runs `churnguard monitor`.
+pub fn monitor(args: &MonitorArgs) -> Result<()> {
+    let config = load_config(&args.store)?;
+    let req = service::MonitorRequest {
+        registry: args.registry.clone(),
+        events: args.events.clone(),
+        observed_until: args.observed_until,
+    };
+    let report = runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let r = service::monitor(&req, &config.app, &store).await;
+        store.close().await;
+        anyhow::Ok(r?)
+    })?;
+    let run = &report.run;
+    println!(
+        "latest run {} (snapshot {}, model {}, {} customers)",
+        run.run_id, run.snapshot_date, run.model_id, run.customers
+    );
+    match &report.drift {
+        None => println!("drift: the model has no training baseline (saved before baselines were kept); retrain to monitor drift"),
+        Some(d) => {
+            println!(
+                "drift against the training baseline ({} rows): score PSI {:.3}, JS {:.3}: {}",
+                d.rows,
+                d.score.psi,
+                d.score.js,
+                d.score.level.name()
+            );
+            for i in d.inputs.iter().take(10) {
+                println!(
+                    "  {:<28} PSI {:>6.3}  JS {:>5.3}  {}",
+                    i.name,
+                    i.psi,
+                    i.js,
+                    i.level.name()
+                );
+            }
+        }
+    }
+    match &report.realised {
+        None if args.events.is_some() => {
+            println!("realised: no run's horizon has passed in these churn events yet")
+        }
+        None => println!("realised: pass --events with later churn events to measure it"),
+        Some(r) => {
+            let m = &r.realised;
+            println!(
+                "realised on run {} ({}, model {}): {} customers, {} churned; ROC-AUC {} (at training {}), PR-AUC {}, Brier {:.4}, calibration error {:.4}, top-decile lift {:.2}",
+                r.run_id,
+                r.snapshot_date,
+                r.model_id,
+                m.customers,
+                m.churned,
+                m.roc_auc.map_or("–".into(), |v| format!("{v:.4}")),
+                r.trained_roc_auc.map_or("–".into(), |v| format!("{v:.4}")),
+                m.pr_auc.map_or("–".into(), |v| format!("{v:.4}")),
+                m.brier,
+                m.calibration_error,
+                m.lift_top_decile
+            );
+        }
+    }
+    for f in &report.findings {
+        println!("  [{}] {}", f.verdict.name(), f.message);
+    }
+    println!("verdict: {}", report.verdict.name());
+    if let Some(out) = &args.out {
+        data::write_text(out, &serde_json::to_string_pretty(&report)?)?;
+        println!("wrote {}", out.display());
+    }
+    match report.verdict {
+        crate::monitor::Verdict::Healthy => Ok(()),
+        v => Err(MonitorAlert(v).into()),
+    }
+}
+
 /// `churnguard uplift`: the uplift model behind `targeting = "uplift"`.
 #[derive(Debug, clap::Subcommand)]
 pub enum UpliftCommand {

@@ -49,6 +49,8 @@ pub enum Command {
     Score(actions::ScoreArgs),
     /// Ingest later churn events: save rate of treated customers against the control group.
     Outcomes(actions::OutcomesArgs),
+    /// Is the model still fit? Drift of the latest run, realised performance, the triggers' verdict (exit 0 healthy, 4 warning, 5 action).
+    Monitor(actions::MonitorArgs),
     /// The uplift model: train it from the experiment on record, or show it.
     #[command(subcommand)]
     Uplift(actions::UpliftCommand),
@@ -88,6 +90,9 @@ pub struct GenerateArgs {
     /// First day of the simulated period (YYYY-MM-DD).
     #[arg(long, default_value = "2023-01-01")]
     pub start: NaiveDate,
+    /// The drift scenario: from this day a billing-provider change triples first-attempt card failures (data/README.md).
+    #[arg(long)]
+    pub billing_change_from: Option<NaiveDate>,
     /// Output directory (created if absent).
     #[arg(long)]
     pub out: PathBuf,
@@ -171,14 +176,22 @@ pub struct DemoArgs {
 
 /// Runs a parsed command line and returns the process exit code: 0 on
 /// success, 2 for bad input, a missing thing or a conflict, 6 when a
-/// resource (the database) is unavailable, 3 for a broken audit chain, 1 for
-/// our own failures (see `ErrorKind::exit_code`).
+/// resource (the database) is unavailable, 3 for a broken audit chain, 4 and
+/// 5 for `monitor`'s warning and action verdicts, 1 for our own failures
+/// (see `ErrorKind::exit_code`).
 pub fn run(cli: Cli) -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
+            }
+            if let Some(alert) = err.downcast_ref::<actions::MonitorAlert>() {
+                // Not a failure: the report is printed; the code is the verdict.
+                return ExitCode::from(match alert.0 {
+                    crate::monitor::Verdict::Warning => 4,
+                    _ => 5,
+                });
             }
             eprintln!("error: {err:#}");
             ExitCode::from(exit_code(&err))
@@ -256,6 +269,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Score(args) => actions::score(&args),
         Command::Outcomes(args) => actions::outcomes(&args),
         Command::Uplift(cmd) => actions::uplift(&cmd),
+        Command::Monitor(args) => actions::monitor(&args),
         Command::SimulateOutcomes(args) => actions::simulate(&args),
         Command::Kpi(args) => actions::kpi(&args),
         Command::Runs(args) => actions::runs(&args),
@@ -273,6 +287,7 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         months: args.months,
         seed: args.seed,
         start: args.start,
+        billing_change: args.billing_change_from,
     };
     let t0 = Instant::now();
     let mut company = synthetic::generate(&params)?;
@@ -423,6 +438,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
         months: 24,
         seed: args.seed,
         start: NaiveDate::from_ymd_opt(2023, 1, 1).context("start date")?,
+        billing_change_from: None,
         out: data_dir.clone(),
         format: FormatArg::Parquet,
     })?;

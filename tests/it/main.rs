@@ -12,6 +12,7 @@ mod fuzz_corpus;
 mod generator;
 mod http;
 mod models;
+mod monitor;
 mod properties;
 mod security;
 mod server;

@@ -57,6 +57,19 @@ pub struct AppConfig {
     pub interventions: InterventionPolicy,
     /// KPI scorecards.
     pub kpi: KpiConfig,
+    /// Drift thresholds and retrain triggers.
+    pub monitoring: MonitoringConfig,
+}
+
+/// `[monitoring]`: when drift is worth a look, and when the monitor calls
+/// for action.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringConfig {
+    /// PSI thresholds and the minimum sample.
+    pub drift: churnguard_core::monitor::DriftConfig,
+    /// What makes `churnguard monitor` warn (exit 4) or call for action (exit 5).
+    pub triggers: churnguard_core::monitor::TriggerPolicy,
 }
 
 impl AppConfig {
@@ -92,6 +105,40 @@ impl AppConfig {
             churnguard_core::kpi::KpiError::BadConfig { key, message } => err(key, message),
             other => err("kpi".into(), other.to_string()),
         })?;
+        let d = &self.monitoring.drift;
+        if !(d.psi_watch > 0.0 && d.psi_watch.is_finite()) {
+            return Err(err(
+                "monitoring.drift.psi_watch".into(),
+                format!("must be positive, got {}", d.psi_watch),
+            ));
+        }
+        if !(d.psi_drift > d.psi_watch && d.psi_drift.is_finite()) {
+            return Err(err(
+                "monitoring.drift.psi_drift".into(),
+                format!(
+                    "must be above psi_watch ({}), got {}",
+                    d.psi_watch, d.psi_drift
+                ),
+            ));
+        }
+        if d.min_rows == 0 {
+            return Err(err(
+                "monitoring.drift.min_rows".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let t = &self.monitoring.triggers;
+        for (key, v) in [
+            ("auc_drop", t.auc_drop),
+            ("calibration_error", t.calibration_error),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(err(
+                    format!("monitoring.triggers.{key}"),
+                    format!("must be within 0..=1, got {v}"),
+                ));
+            }
+        }
         Ok(())
     }
 }

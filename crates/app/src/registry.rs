@@ -179,6 +179,8 @@ pub struct Registry {
 }
 
 const CHAMPION: &str = "champion";
+/// A version's training baseline, beside its model.
+pub const BASELINE: &str = "baseline.json";
 const HISTORY: &str = "champion.history";
 
 impl Registry {
@@ -325,6 +327,23 @@ impl Registry {
             });
         }
         Ok((manifest, model))
+    }
+
+    /// A version's training baseline (`baseline.json`), for drift; `None`
+    /// for versions saved before baselines were kept.
+    pub fn baseline(&self, id: &str) -> Result<Option<churnguard_core::monitor::Baseline>> {
+        let path = self.version_dir(id).join(BASELINE);
+        let bytes = match fs_err::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| RegistryError::Corrupt {
+                path,
+                message: e.to_string(),
+            })
     }
 
     /// Makes `id` the champion; the previous champion goes on the history.

@@ -732,6 +732,18 @@ impl Store {
         Ok(Some((snapshot, rows.into_iter().collect())))
     }
 
+    /// Every customer's predicted churn probability in one run.
+    pub async fn run_probabilities(&self, run_id: &str) -> Result<Vec<(String, f64)>> {
+        sqlx::query_as(
+            "SELECT customer_id, churn_probability FROM customer_scores WHERE run_id = $1
+             ORDER BY customer_id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("reading a run's scores"))
+    }
+
     /// Interventions the planner must see: open ones, and any created in
     /// the last `days` days (for cooldowns and capacity).
     pub async fn interventions_for_planning(

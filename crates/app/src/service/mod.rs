@@ -12,6 +12,7 @@
 
 mod interventions;
 mod models;
+mod monitor;
 mod outcomes;
 mod score_run;
 mod train_run;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 
 pub use interventions::{mark_done, record_outcome, MAX_NOTE_BYTES};
 pub use models::{promote, record_training, rollback};
+pub use monitor::{monitor, MonitorReport, MonitorRequest, RealisedRun};
 pub use outcomes::{
     ingest_outcomes, simulate_outcomes, OutcomesRequest, SimulateRequest, SimulationSummary,
 };

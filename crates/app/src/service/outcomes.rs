@@ -26,7 +26,9 @@ pub struct OutcomesRequest {
     pub actor: String,
 }
 
-fn load_churn(path: &std::path::Path) -> Result<(polars::prelude::DataFrame, Option<NaiveDate>)> {
+pub(super) fn load_churn(
+    path: &std::path::Path,
+) -> Result<(polars::prelude::DataFrame, Option<NaiveDate>)> {
     let opts = LoadOptions::default();
     if path.is_dir() {
         match data::table_path(path, "churn_events") {
@@ -49,7 +51,7 @@ fn load_churn(path: &std::path::Path) -> Result<(polars::prelude::DataFrame, Opt
     }
 }
 
-fn churn_days(events: &polars::prelude::DataFrame) -> Result<HashMap<String, i32>> {
+pub(super) fn churn_days(events: &polars::prelude::DataFrame) -> Result<HashMap<String, i32>> {
     let ids = columns::strs(events, "customer_id").map_err(ServiceError::BadRequest)?;
     let days = columns::days(events, "churn_date").map_err(ServiceError::BadRequest)?;
     Ok(ids

@@ -85,6 +85,8 @@ pub struct LoadedRun {
     expected_churn: HashMap<i64, f64>,
     /// Under uplift targeting, the predicted uplift per (customer, playbook).
     uplift: HashMap<(String, String), f64>,
+    /// The model's training baseline, when its version has one.
+    baseline: Option<churnguard_core::monitor::Baseline>,
     /// Per playbook, the effect measured from settled outcomes so far.
     measured: HashMap<String, MeasuredEffect>,
     source: String,
@@ -569,11 +571,12 @@ fn longest_cooldown(config: &AppConfig) -> f64 {
 /// and feature work runs on the blocking pool.
 pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> Result<LoadedRun> {
     let owned = req.clone();
-    let (manifest, model, prepared) = tokio::task::spawn_blocking(move || {
+    let (manifest, model, baseline, prepared) = tokio::task::spawn_blocking(move || {
         let registry = Registry::open(&owned.registry)?;
         let (manifest, model) = registry.load(&owned.model)?;
+        let baseline = registry.baseline(&manifest.id)?;
         let prepared = prepare(&owned, &manifest)?;
-        Ok::<_, ServiceError>((manifest, model, prepared))
+        Ok::<_, ServiceError>((manifest, model, baseline, prepared))
     })
     .await
     .map_err(|e| ServiceError::Internal(format!("loading the run's data: {e}")))??;
@@ -624,6 +627,7 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
         measured,
         expected_churn,
         uplift,
+        baseline,
         source: req.data.display().to_string(),
     })
 }
@@ -692,10 +696,15 @@ pub fn compute(
             .then_with(|| a.customer_id.cmp(&b.customer_id))
     });
 
+    let drift = loaded.baseline.as_ref().map(|b| {
+        let scores: Vec<f64> = scored.iter().map(|c| c.churn_probability).collect();
+        churnguard_core::monitor::drift(b, &prepared.batch, &scores, &config.monitoring.drift)
+    });
     let mut summary = RunSummary {
         closed_recovered: plan.recovered.len(),
         expired: plan.expired.len(),
         horizon_days: horizon,
+        drift,
         ..RunSummary::default()
     };
     for r in &records {

@@ -237,6 +237,26 @@ pub fn train_run(req: &TrainRunRequest, learners: Learners<'_>) -> Result<TrainR
         }
     };
     let html = report::render(&report, &data.dataset, &ids, Some(&comparison));
+    // The rows drift is measured against. Event data: the latest snapshot,
+    // the population closest to the one the model will score (training
+    // rows pooled over two years would be younger than any current book,
+    // and every run would "drift" in tenure). A flat table: every row but
+    // the test rows.
+    let fit_batch = match &data.input.snapshots {
+        Some(days) if !days.is_empty() => {
+            let latest = *days.iter().max().expect("not empty");
+            let rows: Vec<usize> = (0..days.len()).filter(|&i| days[i] == latest).collect();
+            data.input.batch.select(&rows)
+        }
+        _ => {
+            let mut is_test = vec![false; data.input.batch.len()];
+            for &i in &report.test_rows {
+                is_test[i] = true;
+            }
+            let rows: Vec<usize> = (0..is_test.len()).filter(|&i| !is_test[i]).collect();
+            data.input.batch.select(&rows)
+        }
+    };
     for (i, (r, id)) in report.results.iter().zip(&ids).enumerate() {
         let manifest = Manifest {
             schema_version: registry::SCHEMA_VERSION,
@@ -269,7 +289,19 @@ pub fn train_run(req: &TrainRunRequest, learners: Learners<'_>) -> Result<TrainR
             trials: r.trials.clone(),
             comparison: (i == report.champion).then(|| comparison.clone()),
         };
-        registry.save(&manifest, &r.model, &[("report.html", html.as_bytes())])?;
+        // The baseline drift is measured against: every input and the
+        // calibrated score on those rows.
+        let baseline =
+            churnguard_core::monitor::Baseline::of(&fit_batch, &r.model.predict(&fit_batch)?);
+        let baseline_json = serde_json::to_vec(&baseline).expect("baseline serialises");
+        registry.save(
+            &manifest,
+            &r.model,
+            &[
+                ("report.html", html.as_bytes()),
+                (registry::BASELINE, &baseline_json),
+            ],
+        )?;
     }
     let champion_id = ids[report.champion].clone();
     if comparison.promoted {

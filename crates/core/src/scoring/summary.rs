@@ -37,6 +37,9 @@ pub struct RunSummary {
     pub revenue_churn_90d: Option<RevenueChurn>,
     /// Where CLV/CAC falls below the configured minimum (event data only).
     pub clv_cac_below_minimum: Option<BelowMinimum>,
+    /// The run's inputs and scores against the model's training baseline
+    /// (absent for models saved before baselines were kept).
+    pub drift: Option<crate::monitor::DriftReport>,
 }
 
 /// Where CLV/CAC falls below the configured minimum.

@@ -95,6 +95,9 @@ struct Life<'a> {
     satisfaction0: f64,
     price_sens: f64,
     fail_base: f64,
+    /// From this day (the drift scenario's billing change), first-attempt
+    /// card failures are [`BILLING_CHANGE_FACTOR`] times as likely.
+    billing_change: Option<i32>,
     bugginess: f64,
     // What they pay for.
     seats: i64,
@@ -113,6 +116,10 @@ struct Life<'a> {
     week: i32,
 }
 
+/// The drift scenario's billing change: how many times as likely a
+/// first-attempt card failure becomes.
+pub const BILLING_CHANGE_FACTOR: f64 = 3.0;
+
 /// Simulates one customer from signup to the end of the period.
 pub(super) fn simulate_customer(
     rng: &mut ChaCha8Rng,
@@ -120,8 +127,10 @@ pub(super) fn simulate_customer(
     employees: &[Employee],
     am_by_region: &[Vec<usize>],
     rep_by_region: &[Vec<usize>],
+    billing_change: Option<i32>,
 ) -> Sim {
     let mut life = Life::begin(rng, month_start, employees, am_by_region, rep_by_region);
+    life.billing_change = billing_change;
     for m in life.first_month..month_start.len() - 1 {
         life.month(rng, m);
     }
@@ -212,6 +221,7 @@ impl<'a> Life<'a> {
             satisfaction0,
             price_sens,
             fail_base,
+            billing_change: None,
             bugginess,
             seats,
             plan,
@@ -238,7 +248,7 @@ impl<'a> Life<'a> {
             self.evolve(rng);
         }
         let trend = self.engagement - self.history[self.history.len().saturating_sub(3)];
-        let (h_vol, p_fail, h_inv) = self.hazards(k, trend);
+        let (h_vol, p_fail, h_inv) = self.hazards(k, trend, self.month_start[m]);
         let gone = self.s.churn.is_some();
         self.s
             .hazard
@@ -291,7 +301,7 @@ impl<'a> Life<'a> {
 
     /// This month's voluntary hazard, first-attempt payment failure
     /// probability and involuntary hazard.
-    fn hazards(&self, k: u32, trend: f64) -> (f64, f64, f64) {
+    fn hazards(&self, k: u32, trend: f64, month_start: i32) -> (f64, f64, f64) {
         use model::*;
         let contract_term = match self.s.contract {
             0 => MONTHLY,
@@ -324,9 +334,14 @@ impl<'a> Life<'a> {
         if self.s.manual_payer {
             (h_vol, 0.0, 0.0)
         } else {
+            let p_fail = if self.billing_change.is_some_and(|d| month_start >= d) {
+                (self.fail_base * BILLING_CHANGE_FACTOR).min(0.9)
+            } else {
+                self.fail_base
+            };
             let all_fail = CARD_EXPIRY * (1.0 - EXPIRED_RETRY_SUCCESS).powi(2)
-                + (1.0 - CARD_EXPIRY) * self.fail_base * (1.0 - RETRY_SUCCESS).powi(2);
-            (h_vol, self.fail_base, all_fail * CANCEL_UNRECOVERED)
+                + (1.0 - CARD_EXPIRY) * p_fail * (1.0 - RETRY_SUCCESS).powi(2);
+            (h_vol, p_fail, all_fail * CANCEL_UNRECOVERED)
         }
     }
 

@@ -12,6 +12,7 @@
 //! ChaCha stream, so the work parallelises without changing the result.
 
 mod customer;
+pub use customer::BILLING_CHANGE_FACTOR;
 mod effects;
 mod names;
 mod oracle;
@@ -51,6 +52,11 @@ pub struct GeneratorParams {
     pub seed: u64,
     /// First day of the simulated period; defaults to 2023-01-01.
     pub start: NaiveDate,
+    /// The drift scenario: from the first month starting on or after this
+    /// day, a billing-provider change makes first-attempt card failures
+    /// [`BILLING_CHANGE_FACTOR`] times as likely (data/README.md); `None`
+    /// (the default) for none.
+    pub billing_change: Option<NaiveDate>,
 }
 
 impl Default for GeneratorParams {
@@ -60,6 +66,7 @@ impl Default for GeneratorParams {
             months: 24,
             seed: 42,
             start: NaiveDate::from_ymd_opt(2023, 1, 1).expect("valid date"),
+            billing_change: None,
         }
     }
 }
@@ -185,6 +192,7 @@ pub fn generate(params: &GeneratorParams) -> Result<Company> {
         })
         .collect();
 
+    let billing_change = params.billing_change.map(days_from_date);
     let sims: Vec<Sim> = (0..n)
         .into_par_iter()
         .map(|i| {
@@ -196,6 +204,7 @@ pub fn generate(params: &GeneratorParams) -> Result<Company> {
                 &employees,
                 &am_by_region,
                 &rep_by_region,
+                billing_change,
             )
         })
         .collect();
