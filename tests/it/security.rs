@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &str, Option<&str>, Need)] = &[
         Need::Admin,
     ),
     ("GET", "/v1/outcomes", None, Need::Reader),
+    ("GET", "/v1/monitoring", None, Need::Reader),
     ("POST", "/v1/scoring-runs", Some("{}"), Need::Admin),
     ("GET", "/v1/kpi/scorecards", None, Need::Reader),
     ("GET", "/v1/models", None, Need::Reader),

@@ -412,6 +412,19 @@ async fn the_whole_api(store_url: &str) {
         "churnguard_http_requests_total{route=\"/v1/risk-list\",method=\"GET\",status=\"200\"}"
     ));
     assert!(r.body.contains("churnguard_model_info{"));
+    // The latest run's drift against the model's training baseline, as
+    // gauges and at /v1/monitoring.
+    assert!(
+        r.body.contains("churnguard_drift_psi{model_version=\"")
+            && r.body.contains("input=\"churn_probability\"}"),
+        "{}",
+        r.body
+    );
+    let m = get("/v1/monitoring".into(), READER).await;
+    assert_eq!(m.status, 200, "{}", m.body);
+    let m = m.json();
+    assert!(m["drift"]["inputs"].as_array().unwrap().len() > 10, "{m}");
+    assert!(["healthy", "warning", "action"].contains(&m["verdict"].as_str().unwrap()));
     let spec = request(addr, "GET", "/openapi.json", None, None)
         .await
         .json();

@@ -66,6 +66,7 @@ pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
         routes::healthz,
         routes::readyz,
         routes::metrics,
+        routes::monitoring,
     ),
     components(schemas(error::ErrorBody, score::ScoreResponse, score::ScoreResult, routes::OutcomeParam)),
     modifiers(&SecurityAddon),
@@ -75,7 +76,7 @@ pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
         (name = "interventions", description = "Interventions and their outcomes"),
         (name = "kpi", description = "Employee scorecards"),
         (name = "models", description = "The model registry"),
-        (name = "service", description = "Health, readiness, metrics"),
+        (name = "service", description = "Health, readiness, metrics, monitoring"),
     )
 )]
 pub struct ApiDoc;
@@ -173,6 +174,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .route("/v1/monitoring", get(routes::monitoring))
         .route("/openapi.json", get(openapi))
         .merge(web::routes())
         .fallback(|| async {

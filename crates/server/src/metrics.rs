@@ -197,6 +197,49 @@ impl Metrics {
     }
 }
 
+/// The latest scoring run's drift as gauges: PSI per input and for the
+/// score (`input="churn_probability"`), labelled by the model version that
+/// scored it, and the level as a number (0 none, 1 watch, 2 drift, -1 too
+/// few rows) so an alert can fire on `>= 2`.
+pub fn render_drift(
+    out: &mut String,
+    version: &str,
+    drift: &churnguard_core::monitor::DriftReport,
+) {
+    use churnguard_core::monitor::DriftLevel;
+    use std::fmt::Write;
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let level = |l: DriftLevel| match l {
+        DriftLevel::TooFewRows => -1,
+        DriftLevel::None => 0,
+        DriftLevel::Watch => 1,
+        DriftLevel::Drift => 2,
+    };
+    out.push_str("# HELP churnguard_drift_psi Population stability index of the latest run's input against the model's training baseline.\n");
+    out.push_str("# TYPE churnguard_drift_psi gauge\n");
+    let all = std::iter::once(&drift.score).chain(&drift.inputs);
+    for d in all.clone() {
+        let _ = writeln!(
+            out,
+            "churnguard_drift_psi{{model_version=\"{}\",input=\"{}\"}} {}",
+            esc(version),
+            esc(&d.name),
+            d.psi
+        );
+    }
+    out.push_str("# HELP churnguard_drift_level Drift level of the latest run's input: -1 too few rows, 0 none, 1 watch, 2 drift.\n");
+    out.push_str("# TYPE churnguard_drift_level gauge\n");
+    for d in all {
+        let _ = writeln!(
+            out,
+            "churnguard_drift_level{{model_version=\"{}\",input=\"{}\"}} {}",
+            esc(version),
+            esc(&d.name),
+            level(d.level)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,6 +135,10 @@ pub struct Baseline {
     pub previous: HashMap<String, Previous>,
     /// Its CLV cut-offs.
     pub clv_thresholds: Option<ClvThresholds>,
+    /// The model that scored it.
+    pub model_id: Option<String>,
+    /// Its drift against that model's training baseline.
+    pub drift: Option<churnguard_core::monitor::DriftReport>,
 }
 
 /// Everything handlers share.
@@ -315,6 +319,8 @@ pub async fn refresh_baseline(state: &AppState) -> Result<(), ApiError> {
         run_id: Some(run.run_id),
         previous,
         clv_thresholds,
+        model_id: Some(run.model_id),
+        drift: run.summary.drift,
     }));
     Ok(())
 }

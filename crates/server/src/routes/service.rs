@@ -50,11 +50,15 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Rea
 #[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let model = state.active.load_full();
-    let text = state.metrics.render(
+    let mut text = state.metrics.render(
         model
             .as_ref()
             .map(|m| (m.manifest.id.as_str(), m.manifest.family.name())),
     );
+    let latest = state.baseline.load_full();
+    if let (Some(drift), Some(version)) = (&latest.drift, &latest.model_id) {
+        crate::metrics::render_drift(&mut text, version, drift);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -63,4 +67,54 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The latest scoring run's drift against its model's training baseline,
+/// and the configured triggers' verdict on it. Realised performance needs
+/// later churn events: `churnguard monitor --events` adds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitoringResponse {
+    /// The latest run (null before any).
+    pub run_id: Option<String>,
+    /// The model that scored it.
+    pub model_id: Option<String>,
+    /// Per input and for the score: PSI, Jensen–Shannon distance, level
+    /// (null when the model has no training baseline).
+    #[schema(value_type = Option<Object>)]
+    pub drift: Option<churnguard_core::monitor::DriftReport>,
+    /// `healthy`, `warning` or `action`.
+    pub verdict: String,
+    /// What fired.
+    #[schema(value_type = Vec<Object>)]
+    pub findings: Vec<churnguard_core::monitor::Finding>,
+}
+
+/// Drift of the latest run and the triggers' verdict.
+#[utoipa::path(
+    get,
+    path = "/v1/monitoring",
+    tag = "service",
+    responses(
+        (status = 200, body = MonitoringResponse),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn monitoring(
+    State(state): State<Arc<AppState>>,
+    _: Auth<Reader>,
+) -> Json<MonitoringResponse> {
+    let latest = state.baseline.load_full();
+    let (verdict, findings) = state
+        .config
+        .monitoring
+        .triggers
+        .evaluate(latest.drift.as_ref(), None);
+    Json(MonitoringResponse {
+        run_id: latest.run_id.clone(),
+        model_id: latest.model_id.clone(),
+        drift: latest.drift.clone(),
+        verdict: verdict.name().into(),
+        findings,
+    })
 }
