@@ -213,6 +213,14 @@ try {
     await page.screenshot({ path: join(OUT, "report.png"), fullPage: true });
   });
 
+  await check("the monitoring page shows drift against the training baseline", async () => {
+    await page.goto(`${base}/monitoring`);
+    assert(await page.getByRole("heading", { name: /^Verdict: / }).isVisible(), "no verdict");
+    assert(await page.getByRole("heading", { name: "Drift against the training baseline" }).isVisible(), "no drift table");
+    assert((await page.locator("svg.drift").count()) > 1, "no baseline-against-now charts");
+    await page.screenshot({ path: join(OUT, "monitoring.png"), fullPage: true });
+  });
+
   await check("the interventions board groups open work by owner", async () => {
     await page.goto(`${base}/interventions`);
     assert(await page.getByRole("heading", { name: "Treated against control" }).isVisible(), "no save rate section");

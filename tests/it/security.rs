@@ -173,6 +173,7 @@ async fn pages_need_a_session_forms_need_the_token_and_the_role() {
         "/interventions",
         "/kpi",
         "/models",
+        "/monitoring",
         "/customers/1",
         "/risk-list.csv",
     ] {
@@ -192,7 +193,7 @@ async fn pages_need_a_session_forms_need_the_token_and_the_role() {
 
     let (cookie, token) = sign_in(addr, READER).await;
     assert!(cookie.starts_with("cg_session="));
-    for page in ["/", "/interventions", "/kpi", "/models"] {
+    for page in ["/", "/interventions", "/kpi", "/models", "/monitoring"] {
         let r = raw(addr, "GET", page, Some(&cookie), "").await;
         assert_eq!(r.status, 200, "{page} as reader");
         if page == "/interventions" {

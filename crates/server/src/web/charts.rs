@@ -92,3 +92,35 @@ pub fn history_line(points: &[(String, f64)]) -> Markup {
         }
     }
 }
+
+/// A baseline-against-now histogram: per bin, the training baseline's share
+/// (grey) beside the latest run's (blue), for one input.
+pub fn drift_bars(name: &str, expected: &[f64], actual: &[f64], bins: &[String]) -> Markup {
+    let (w, h, pad, top) = (360.0, 140.0, 24.0, 8.0);
+    let n = expected.len().max(1);
+    let max = expected
+        .iter()
+        .chain(actual)
+        .copied()
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
+    let slot = (w - 2.0 * pad) / n as f64;
+    let bar = (slot / 2.0 - 1.0).max(1.0);
+    let y = |v: f64| top + (h - pad - top) * (1.0 - v / max);
+    html! {
+        svg.drift viewBox=(format!("0 0 {w} {h}")) width=(w) height=(h) role="img"
+            aria-label=(format!("{name}: training baseline against the latest run, per bin")) {
+            line x1=(pad) x2=(w - pad) y1=(h - pad) y2=(h - pad) stroke="#d0d7de" {}
+            @for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
+                @let x0 = pad + slot * i as f64;
+                rect x=(x0) y=(y(*e)) width=(bar) height=((h - pad - y(*e)).max(0.0)) fill="#8c959f" {
+                    title { (format!("{}: baseline {:.1}%", bins.get(i).map_or("", String::as_str), 100.0 * e)) }
+                }
+                rect x=(x0 + bar + 1.0) y=(y(*a)) width=(bar) height=((h - pad - y(*a)).max(0.0)) fill="#0969da" {
+                    title { (format!("{}: now {:.1}%", bins.get(i).map_or("", String::as_str), 100.0 * a)) }
+                }
+            }
+            text x=(pad) y=(h - 6.0) font-size="10" fill="#57606a" { "grey: training baseline · blue: latest run" }
+        }
+    }
+}

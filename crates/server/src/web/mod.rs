@@ -225,6 +225,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/interventions/{id}/outcome", post(outcome_form))
         .route("/interventions/{id}/done", post(done_form))
         .route("/kpi", get(kpi_page))
+        .route("/monitoring", get(monitoring_page))
         .route("/models", get(models_page))
         .route("/models/{id}/report", get(report_page))
         .route(
@@ -810,6 +811,44 @@ async fn kpi_page(
             run.as_ref().map(|r| r.run_id.as_str()),
             &cards,
             &weights,
+        ),
+    )
+}
+
+async fn monitoring_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Response {
+    let latest = state.baseline.load_full();
+    let (verdict, findings) = state
+        .config
+        .monitoring
+        .triggers
+        .evaluate(latest.drift.as_ref(), None);
+    let runs = match state.store.runs().await {
+        Ok(r) => r,
+        Err(e) => return page_error(Some(&s), e.into()),
+    };
+    let mut by_snapshot: Vec<(String, f64)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.snapshot_date.clone(),
+                100.0 * r.summary.mean_churn_probability,
+            )
+        })
+        .collect();
+    by_snapshot.sort_by(|a, b| a.0.cmp(&b.0));
+    let run = latest
+        .run_id
+        .as_deref()
+        .zip(latest.model_id.as_deref().or(Some("?")));
+    html_response(
+        StatusCode::OK,
+        pages::monitoring(
+            &s,
+            run,
+            latest.drift.as_ref(),
+            verdict.name(),
+            &findings,
+            &by_snapshot,
         ),
     )
 }

@@ -28,7 +28,7 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, body: Markup
                     @if let Some(s) = session {
                         nav aria-label="Main" {
                             ul {
-                                @for (href, label) in [("/", "Risk list"), ("/interventions", "Interventions"), ("/kpi", "KPI"), ("/models", "Models")] {
+                                @for (href, label) in [("/", "Risk list"), ("/interventions", "Interventions"), ("/kpi", "KPI"), ("/models", "Models"), ("/monitoring", "Monitoring")] {
                                     li { a href=(href) aria-current=[(active == label).then_some("page")] { (label) } }
                                 }
                             }
@@ -663,5 +663,77 @@ pub fn message(session: Option<&Session>, title: &str, text: &str) -> Markup {
         session,
         "",
         html! { h1 { (title) } p { (text) } p { a href="/" { "Back to the risk list" } } },
+    )
+}
+
+/// The monitoring page: is the model still fit for the customers it scores?
+pub fn monitoring(
+    session: &Session,
+    run: Option<(&str, &str)>,
+    drift: Option<&churnguard_core::monitor::DriftReport>,
+    verdict: &str,
+    findings: &[churnguard_core::monitor::Finding],
+    mean_score: &[(String, f64)],
+) -> Markup {
+    layout(
+        "Monitoring",
+        Some(session),
+        "Monitoring",
+        html! {
+            h1 { "Monitoring" }
+            @match run {
+                None => p { "No scoring run yet." },
+                Some((run_id, model_id)) => {
+                    section.card aria-labelledby="h-verdict" {
+                        h2 #h-verdict { "Verdict: " (verdict) }
+                        p.meta { "Latest run " code { (run_id) } ", model " code { (model_id) } ". " code { "churnguard monitor --events" } " adds the realised performance once later churn data is in (exit 0 healthy, 4 warning, 5 action)." }
+                        @if findings.is_empty() { p { "Nothing fired." } }
+                        ul { @for f in findings { li { strong { (f.verdict.name()) } ": " (f.message) } } }
+                    }
+                    @match drift {
+                        None => p { "This model has no training baseline (it was saved before baselines were kept): retrain it to watch drift." },
+                        Some(d) => {
+                            section.card aria-labelledby="h-drift" {
+                                h2 #h-drift { "Drift against the training baseline" }
+                                p.meta { (d.rows) " customers in the run. PSI below 0.1: nothing to see; 0.1–0.25: watch; above: drifted. Worst first." }
+                                div.scroll { table {
+                                    thead { tr { th scope="col" { "Input" } th scope="col" { "PSI" } th scope="col" { "Jensen–Shannon" } th scope="col" { "Level" } } }
+                                    tbody {
+                                        tr { td { strong { "churn probability (the score)" } } td.num { (format!("{:.3}", d.score.psi)) } td.num { (format!("{:.3}", d.score.js)) } td { (d.score.level.name()) } }
+                                        @for i in &d.inputs {
+                                            tr { td { (i.name) } td.num { (format!("{:.3}", i.psi)) } td.num { (format!("{:.3}", i.js)) } td { (i.level.name()) } }
+                                        }
+                                    }
+                                } }
+                                h3 { "Baseline against now" }
+                                div.charts {
+                                    figure {
+                                        (super::charts::drift_bars("churn probability", &d.score.expected, &d.score.actual, &d.score.bins))
+                                        figcaption { "churn probability, the score (PSI " (format!("{:.3}", d.score.psi)) ")" }
+                                    }
+                                    @for i in d.inputs.iter().take(6) {
+                                        figure {
+                                            (super::charts::drift_bars(&i.name, &i.expected, &i.actual, &i.bins))
+                                            figcaption { (i.name) " (PSI " (format!("{:.3}", i.psi)) ")" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if !mean_score.is_empty() {
+                        section.card aria-labelledby="h-score" {
+                            h2 #h-score { "Mean churn probability per run" }
+                            div.scroll { table {
+                                thead { tr { th scope="col" { "Snapshot" } th scope="col" { "Mean churn probability" } } }
+                                tbody { @for (snapshot, mean) in mean_score {
+                                    tr { td { (snapshot) } td.num { (format!("{mean:.1}%")) } }
+                                } }
+                            } }
+                        }
+                    }
+                }
+            }
+        },
     )
 }
