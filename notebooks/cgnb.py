@@ -77,8 +77,12 @@ def run(*args, quiet: bool = False, tail: int = 25) -> Ran:
     """
     cmd = [binary(), *[str(a) for a in args]]
     shown = "churnguard " + " ".join(str(a) for a in args)
+    # A command without --store (training records itself in the store)
+    # uses the scratch directory's store, never one beside the notebooks.
+    env = dict(os.environ)
+    env.setdefault("CHURNGUARD_DATABASE_URL", f"sqlite://{workdir() / 'churnguard.db'}")
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     p = Ran(done.args, done.returncode, done.stdout, done.stderr)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
