@@ -63,6 +63,10 @@ fn a_killed_training_run_leaves_only_whole_versions() {
             .arg(base.join("f.parquet"))
             .args(["--families", "logistic,tree", "--registry"])
             .arg(&reg)
+            // Training records itself in the default store of its working
+            // directory: the test's, never the repository.
+            .current_dir(p)
+            .env_remove("CHURNGUARD_DATABASE_URL")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
