@@ -95,21 +95,18 @@ pub async fn monitor(
         let churned_on = churn_days(&frame)?;
         let until = days_from_date(observed_until);
         let registry = Registry::open(&req.registry)?;
-        let mut settled: Vec<&RunRecord> = runs
+        // Runs whose horizon has passed in the events, oldest first, with
+        // their snapshot day.
+        let mut settled: Vec<(i32, &RunRecord)> = runs
             .iter()
-            .filter(|r| {
-                NaiveDate::parse_from_str(&r.snapshot_date, "%Y-%m-%d").is_ok_and(|d| {
-                    days_from_date(d) + r.summary.horizon_days.max(1) as i32 <= until
-                })
+            .filter_map(|r| {
+                let start =
+                    days_from_date(NaiveDate::parse_from_str(&r.snapshot_date, "%Y-%m-%d").ok()?);
+                (start + r.summary.horizon_days.max(1) as i32 <= until).then_some((start, r))
             })
             .collect();
-        settled.sort_by(|a, b| {
-            (a.snapshot_date.as_str(), a.created_at).cmp(&(b.snapshot_date.as_str(), b.created_at))
-        });
-        for run in settled {
-            let start = NaiveDate::parse_from_str(&run.snapshot_date, "%Y-%m-%d")
-                .map(days_from_date)
-                .map_err(|e| ServiceError::BadRequest(format!("run {}: {e}", run.run_id)))?;
+        settled.sort_by_key(|(start, r)| (*start, r.created_at));
+        for (start, run) in settled {
             let end = start + run.summary.horizon_days.max(1) as i32;
             let scores = store.run_probabilities(&run.run_id).await?;
             let (y, p): (Vec<u8>, Vec<f64>) = scores

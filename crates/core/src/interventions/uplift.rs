@@ -109,10 +109,11 @@ impl LogitShift {
             }
             // A tiny ridge on the intercept keeps a one-class arm solvable.
             hess[0] += 1e-9;
-            let step = cholesky_solve(&hess, &grad, k).ok_or_else(|| ModelError::Fit {
-                family: crate::models::Family::Logistic,
-                message: "the uplift shift's Hessian is not positive definite".into(),
-            })?;
+            let step = crate::models::logistic::newton::cholesky_solve(&hess, &grad, k)
+                .ok_or_else(|| ModelError::Fit {
+                    family: crate::models::Family::Logistic,
+                    message: "the uplift shift's Hessian is not positive definite".into(),
+                })?;
             for (b, d) in beta.iter_mut().zip(&step) {
                 *b += d;
             }
@@ -162,38 +163,6 @@ impl LogitShift {
         }
         Ok(())
     }
-}
-
-/// Solves `h · d = rhs` for symmetric positive definite `h` (`k × k`).
-fn cholesky_solve(h: &[f64], rhs: &[f64], k: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; k * k];
-    for i in 0..k {
-        for j in 0..=i {
-            let mut s = h[i * k + j];
-            for m in 0..j {
-                s -= l[i * k + m] * l[j * k + m];
-            }
-            if i == j {
-                if !(s > 0.0 && s.is_finite()) {
-                    return None;
-                }
-                l[i * k + i] = s.sqrt();
-            } else {
-                l[i * k + j] = s / l[j * k + j];
-            }
-        }
-    }
-    let mut z = vec![0.0; k];
-    for i in 0..k {
-        let s: f64 = (0..i).map(|m| l[i * k + m] * z[m]).sum();
-        z[i] = (rhs[i] - s) / l[i * k + i];
-    }
-    let mut d = vec![0.0; k];
-    for i in (0..k).rev() {
-        let s: f64 = (i + 1..k).map(|m| l[m * k + i] * d[m]).sum();
-        d[i] = (z[i] - s) / l[i * k + i];
-    }
-    d.iter().all(|v| v.is_finite()).then_some(d)
 }
 
 impl TwoModel {

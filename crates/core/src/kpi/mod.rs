@@ -498,6 +498,44 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
 }
 
+/// A value on the 0–100 peer scale: the normal CDF of its z-score in the
+/// group (sign flipped where lower is better); 50 without a spread.
+fn peer_score(v: f64, stats: Option<&(f64, f64)>, m: Metric) -> f64 {
+    match stats {
+        Some(&(mean, sd)) if sd > 1e-12 => {
+            let z = (v - mean) / sd;
+            100.0 * normal_cdf(if m.lower_is_better() { -z } else { z })
+        }
+        _ => 50.0,
+    }
+}
+
+/// Per (peer group, metric), the mean and standard deviation of `value`
+/// over the employees who have one.
+fn group_stats(
+    people: &[&EmployeeFacts],
+    metrics: &[Metric],
+    group_of: &dyn Fn(&EmployeeFacts) -> String,
+    value: impl Fn(&EmployeeFacts, Metric) -> Option<f64>,
+) -> BTreeMap<(String, Metric), (f64, f64)> {
+    let mut stats = BTreeMap::new();
+    for &m in metrics {
+        let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for e in people {
+            if let Some(v) = value(e, m) {
+                groups.entry(group_of(e)).or_default().push(v);
+            }
+        }
+        for (g, vs) in groups {
+            let n = vs.len() as f64;
+            let mean = vs.iter().sum::<f64>() / n;
+            let sd = (vs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+            stats.insert((g, m), (mean, sd));
+        }
+    }
+    stats
+}
+
 /// The least-squares line `y = a + b x` through `(x, y)` pairs; `None`
 /// with fewer than 3 pairs or no spread in `x`.
 fn least_squares(pairs: &[(f64, f64)]) -> Option<(f64, f64)> {
@@ -559,23 +597,13 @@ pub fn scorecards(
         }
     }
     // Peer-group mean and standard deviation of each metric.
-    let mut stats: BTreeMap<(String, Metric), (f64, f64)> = BTreeMap::new();
-    for m in &shown {
-        let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for e in &people {
-            if let Some(Some(v)) = e.metrics.get(m) {
-                if v.is_finite() {
-                    groups.entry(group_of(e)).or_default().push(*v);
-                }
-            }
-        }
-        for (g, vs) in groups {
-            let n = vs.len() as f64;
-            let mean = vs.iter().sum::<f64>() / n;
-            let sd = (vs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-            stats.insert((g, *m), (mean, sd));
-        }
-    }
+    let stats = group_stats(&people, &shown, &group_of, |e, m| {
+        e.metrics
+            .get(&m)
+            .copied()
+            .flatten()
+            .filter(|v| v.is_finite())
+    });
     // Risk adjustment: per metric, the least-squares line of the metric on
     // the book's starting risk across the role; observed − line is what
     // the employee did beyond what such a book would have done anyway.
@@ -604,32 +632,14 @@ pub fn scorecards(
         let expected = a + b * e.book_risk?;
         Some((expected, v - expected))
     };
-    let mut adjusted_stats: BTreeMap<(String, Metric), (f64, f64)> = BTreeMap::new();
-    for m in &shown {
-        let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for e in &people {
-            if let Some((_, r)) = adjusted_value(e, *m) {
-                groups.entry(group_of(e)).or_default().push(r);
-            }
-        }
-        for (g, vs) in groups {
-            let n = vs.len() as f64;
-            let mean = vs.iter().sum::<f64>() / n;
-            let sd = (vs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-            adjusted_stats.insert((g, *m), (mean, sd));
-        }
-    }
+    let adjusted_stats = group_stats(&people, &shown, &group_of, |e, m| {
+        adjusted_value(e, m).map(|(_, residual)| residual)
+    });
     let normalise_adjusted = |e: &EmployeeFacts, m: Metric| -> (Option<f64>, Option<f64>) {
         let Some((expected, residual)) = adjusted_value(e, m) else {
             return (None, None);
         };
-        let score = match adjusted_stats.get(&(group_of(e), m)) {
-            Some(&(mean, sd)) if sd > 1e-12 => {
-                let z = (residual - mean) / sd;
-                100.0 * normal_cdf(if m.lower_is_better() { -z } else { z })
-            }
-            _ => 50.0,
-        };
+        let score = peer_score(residual, adjusted_stats.get(&(group_of(e), m)), m);
         (Some(expected), Some(score))
     };
     let normalise = |e: &EmployeeFacts, m: Metric| -> (Option<f64>, f64) {
@@ -639,13 +649,7 @@ pub fn scorecards(
             .copied()
             .flatten()
             .filter(|v| v.is_finite());
-        let score = match (value, stats.get(&(group_of(e), m))) {
-            (Some(v), Some(&(mean, sd))) if sd > 1e-12 => {
-                let z = (v - mean) / sd;
-                100.0 * normal_cdf(if m.lower_is_better() { -z } else { z })
-            }
-            _ => 50.0,
-        };
+        let score = value.map_or(50.0, |v| peer_score(v, stats.get(&(group_of(e), m)), m));
         (value, score)
     };
     let mut cards: Vec<Scorecard> = people

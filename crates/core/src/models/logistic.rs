@@ -236,7 +236,7 @@ impl LogisticModel {
 }
 
 /// Newton's method (IRLS) for the penalised, weighted log loss.
-mod newton {
+pub(crate) mod newton {
     use super::*;
 
     /// Rows per parallel task; each task sums its own loss, gradient and
@@ -399,7 +399,7 @@ mod newton {
 
     /// Solves `h · d = rhs` for symmetric positive definite `h` (`k × k`) by
     /// Cholesky; `None` when `h` is not positive definite.
-    pub(super) fn cholesky_solve(h: &[f64], rhs: &[f64], k: usize) -> Option<Vec<f64>> {
+    pub(crate) fn cholesky_solve(h: &[f64], rhs: &[f64], k: usize) -> Option<Vec<f64>> {
         let mut l = vec![0.0; k * k];
         for i in 0..k {
             for j in 0..=i {
