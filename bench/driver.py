@@ -1093,8 +1093,12 @@ class Bench:
             self.res["membw"] = r["json"]
             log(f"memory bandwidth: copy {r['json']['copy_gb_s']:.1f} GB/s, "
                 f"read {r['json']['read_gb_s']:.1f} GB/s")
-        if a.online_only:
-            prev = json.load(open(os.path.join(a.work, "results.json")))
+        prev_path = os.path.join(a.work, "results.json")
+        if a.online_only and not os.path.exists(prev_path):
+            log("no earlier results.json: the report holds the online section only")
+            a.sizes = []
+        elif a.online_only:
+            prev = json.load(open(prev_path))
             for k in ("sizes", "notes", "commands", "failures", "membw", "load_start",
                       "command_line", "flat", "fit_is_total"):
                 self.res[k] = prev.get(k, self.res.get(k))

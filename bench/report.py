@@ -234,8 +234,9 @@ def render(res, args):
       f"{m['rustc']}")
     w(f"- Python {m['python']}: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
       + f" (pinned in `bench/requirements.txt`); {m['wrk']}")
-    w(f"- Memory bandwidth (numpy copy of 512 MiB, best of 7): copy "
-      f"{res['membw']['copy_gb_s']:.1f} GB/s (read + write), read {res['membw']['read_gb_s']:.1f} GB/s")
+    if "membw" in res:
+        w(f"- Memory bandwidth (numpy copy of 512 MiB, best of 7): copy "
+          f"{res['membw']['copy_gb_s']:.1f} GB/s (read + write), read {res['membw']['read_gb_s']:.1f} GB/s")
     w(f"- Load average (1 min) at start {res['load_start']:.2f}, at the end "
       f"{res.get('load_end', 0):.2f}. Another engineer may have been compiling on the same 2 "
       "cores during the run, so absolute numbers carry noise; the pairs were alternated "

@@ -13,7 +13,7 @@ use crate::serve::state::{RecordSchema, Slot};
 /// A score request against a fixed schema of the churnguard feature inputs.
 pub fn score_payload(bytes: &[u8]) {
     let (numeric, categorical) = crate::features::model_inputs();
-    let mut index = std::collections::HashMap::new();
+    let mut index = crate::serve::state::FieldIndex::default();
     index.insert("customer_id".to_string(), Slot::Id);
     for (j, n) in numeric.iter().enumerate() {
         index.insert(n.to_string(), Slot::Numeric(j));

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod actions;
+mod lifetime;
 mod models;
 
 pub use actions::load_config;
@@ -71,6 +72,9 @@ pub enum Command {
     /// API keys: hash one for the config, or make a new one.
     #[command(subcommand)]
     Keys(actions::KeysCommand),
+    /// Cohort retention by signup month (and plan): observed survivors and the
+    /// shifted-beta-geometric projection.
+    Retention(lifetime::RetentionArgs),
     /// Run the main job on the embedded default data: generate, features, train, score, act, KPI.
     Demo(DemoArgs),
 }
@@ -272,6 +276,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Monitor(args) => actions::monitor(&args),
         Command::SimulateOutcomes(args) => actions::simulate(&args),
         Command::Kpi(args) => actions::kpi(&args),
+        Command::Retention(args) => lifetime::retention(&args),
         Command::Runs(args) => actions::runs(&args),
         Command::Audit(cmd) => actions::audit(&cmd),
         Command::Config(cmd) => actions::config(&cmd),

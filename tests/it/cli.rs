@@ -374,3 +374,69 @@ fn train_and_predict_a_flat_table() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("scored 7043 rows"), "{}", text(&out));
 }
+
+#[test]
+fn retention_projects_every_old_enough_cohort() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = churnguard(
+        &[
+            "generate",
+            "--customers",
+            "2000",
+            "--seed",
+            "5",
+            "--out",
+            "co",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = churnguard(
+        &[
+            "retention",
+            "--data",
+            "co",
+            "--by-plan",
+            "--out",
+            "cohorts.json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("sBG projection"), "{}", text(&out));
+    let cohorts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cohorts.json")).unwrap())
+            .unwrap();
+    let cohorts = cohorts.as_array().unwrap();
+    let all: Vec<_> = cohorts.iter().filter(|c| c["plan"] == "all").collect();
+    assert!(all.len() >= 12, "{} monthly cohorts", all.len());
+    for c in &all {
+        let survivors = c["survivors"].as_array().unwrap();
+        let observed = survivors.len() - 1;
+        // Old enough and big enough: fitted, its projection falling from 1.
+        if observed >= 2 && c["customers"].as_u64().unwrap() >= 20 {
+            assert!(c["alpha_beta"].is_array(), "{c}");
+            let s: Vec<f64> = c["projected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert_eq!(s.len(), 25);
+            assert!(
+                s[0] == 1.0 && s.windows(2).all(|w| w[1] <= w[0] + 1e-12),
+                "{c}"
+            );
+            // The model reproduces what was observed within a few points.
+            let observed_share =
+                survivors[observed].as_f64().unwrap() / survivors[0].as_f64().unwrap();
+            assert!((s[observed] - observed_share).abs() < 0.1, "{c}");
+        } else {
+            assert!(c["note"].is_string(), "{c}");
+        }
+    }
+    // A missing data directory is a clear error, exit 2.
+    let out = churnguard(&["retention", "--data", "nowhere"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("nowhere"), "{}", text(&out));
+}

@@ -43,10 +43,25 @@ pub async fn request(
     key: Option<&str>,
     body: Option<&str>,
 ) -> Reply {
+    request_with(addr, method, path, key, &[], body).await
+}
+
+/// [`request`] with extra headers.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(k) = key {
         req += &format!("X-API-Key: {k}\r\n");
+    }
+    for (name, value) in headers {
+        req += &format!("{name}: {value}\r\n");
     }
     let body = body.unwrap_or("");
     if !body.is_empty() || method == "POST" {

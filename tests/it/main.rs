@@ -1,6 +1,7 @@
 //! churnguard's integration tests: one binary, one module per area.
 
 mod actions;
+mod btyd;
 mod cli;
 mod columnar;
 mod experiment;
@@ -11,6 +12,7 @@ mod flat;
 mod fuzz_corpus;
 mod generator;
 mod http;
+mod idempotency;
 mod models;
 mod monitor;
 mod properties;
@@ -18,6 +20,7 @@ mod security;
 mod server;
 mod store;
 mod support;
+mod survival;
 mod tidy;
 mod truth;
 mod validation;

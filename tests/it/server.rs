@@ -89,8 +89,19 @@ async fn online_scores_match_batch_predictions_and_carry_everything() {
     let (addr, _state) = start(config(&base.join("models"), &store, None)).await;
     let batch = records(&base.join("latest.csv"), 120);
     let body = serde_json::json!({ "customers": batch }).to_string();
-    let r = request(addr, "POST", "/v1/score", Some(SCORER), Some(&body)).await;
+    let r = request(
+        addr,
+        "POST",
+        "/v1/score?detail=full",
+        Some(SCORER),
+        Some(&body),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("api-version"),
+        Some(churnguard_server::openapi::API_VERSION)
+    );
     let json = r.json();
     let results = json["results"].as_array().unwrap();
     assert_eq!(results.len(), 120);
@@ -125,6 +136,51 @@ async fn online_scores_match_batch_predictions_and_carry_everything() {
     assert!(results
         .iter()
         .any(|r| !r["reasons"].as_array().unwrap().is_empty()));
+    // By default the answer is compact: the same probabilities, health,
+    // band, trend and top reasons, without components, CLV or per-result
+    // model versions; full detail lists every reason that raises the risk.
+    let r = request(addr, "POST", "/v1/score", Some(SCORER), Some(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let compact = r.json();
+    assert_eq!(compact["model_version"], json["model_version"]);
+    let mut more_reasons = 0;
+    for (c, f) in compact["results"].as_array().unwrap().iter().zip(results) {
+        assert_eq!(c["customer_id"], f["customer_id"]);
+        assert_eq!(c["churn_probability"], f["churn_probability"]);
+        assert_eq!(c["churn_type"], f["churn_type"]);
+        assert_eq!(c["recommended_intervention"], f["recommended_intervention"]);
+        for k in ["score", "band", "change", "direction"] {
+            assert_eq!(c["health"][k], f["health"][k], "{k}");
+        }
+        for absent in ["clv", "expected_loss", "p_involuntary", "model_version"] {
+            assert!(c.get(absent).is_none(), "compact has {absent}: {c}");
+        }
+        assert!(c["health"].get("components").is_none());
+        let (cr, fr) = (
+            c["reasons"].as_array().unwrap(),
+            f["reasons"].as_array().unwrap(),
+        );
+        assert!(cr.len() <= 3 && fr.len() >= cr.len());
+        assert_eq!(
+            cr[..],
+            fr[..cr.len()],
+            "compact reasons are the top of the full list"
+        );
+        more_reasons += usize::from(fr.len() > cr.len());
+    }
+    assert!(
+        more_reasons > 0,
+        "full detail lists more than the top three"
+    );
+    let r = request(
+        addr,
+        "POST",
+        "/v1/score?detail=everything",
+        Some(SCORER),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
     // One record on its own.
     let one = batch[0].to_string();
     let r = request(addr, "POST", "/v1/score", Some(SCORER), Some(&one)).await;
@@ -192,6 +248,10 @@ async fn bad_requests_get_codes_and_field_paths() {
 
     let six = serde_json::json!({"customers": vec![rec.clone(); 6]}).to_string();
     let (s, j) = post(six).await;
+    assert_eq!((s, j["code"].as_str()), (413, Some("batch_too_large")));
+    // Oversized is refused for its size even when its first record is bad.
+    let six_bad = serde_json::json!({"customers": vec![typo.clone(); 6]}).to_string();
+    let (s, j) = post(six_bad).await;
     assert_eq!((s, j["code"].as_str()), (413, Some("batch_too_large")));
 
     // An unknown category is scored in the unknown bucket and flagged.

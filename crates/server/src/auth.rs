@@ -369,13 +369,9 @@ impl<R> Auth<R> {
     }
 }
 
-/// Who is calling, with rate limiting: the key from `X-API-Key` or
-/// `Authorization: Bearer`, identified in constant time.
-pub fn caller(
-    state: &super::state::AppState,
-    headers: &axum::http::HeaderMap,
-) -> Result<Caller, ApiError> {
-    let key = headers
+/// The key a request presents: `X-API-Key`, else `Authorization: Bearer`.
+pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| {
@@ -384,8 +380,16 @@ pub fn caller(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
         })
-        .map(str::trim);
-    let c = state.keys.identify(key)?;
+        .map(str::trim)
+}
+
+/// Who is calling, with rate limiting: the key from `X-API-Key` or
+/// `Authorization: Bearer`, identified in constant time.
+pub fn caller(
+    state: &super::state::AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Caller, ApiError> {
+    let c = state.keys.identify(presented_key(headers))?;
     state.limiter.check(&c.name)?;
     Ok(c)
 }

@@ -101,6 +101,14 @@ pub enum ApiError {
     /// The request is valid but cannot be carried out as asked.
     #[error("{0}")]
     Unprocessable(String),
+    /// An `Idempotency-Key` already used for a different request.
+    #[error(
+        "this Idempotency-Key was used for a different request; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still being carried out.
+    #[error("a request with this Idempotency-Key is still being carried out; retry later")]
+    IdempotencyInProgress,
     /// The database does not answer (or is read-only, locked, gone).
     #[error("the store is unavailable")]
     StoreUnavailable(String),
@@ -166,6 +174,14 @@ impl ApiError {
             ApiError::Conflict(_) => (of(ErrorKind::Conflict), body("conflict", None)),
             ApiError::ModelRejected(_) => (of(ErrorKind::BadInput), body("model_rejected", None)),
             ApiError::Unprocessable(_) => (of(ErrorKind::BadInput), body("unprocessable", None)),
+            ApiError::IdempotencyKeyReused => (
+                of(ErrorKind::BadInput),
+                body("idempotency_key_reused", Some("Idempotency-Key".into())),
+            ),
+            ApiError::IdempotencyInProgress => (
+                of(ErrorKind::Conflict),
+                body("idempotency_in_progress", Some("Idempotency-Key".into())),
+            ),
             ApiError::StoreUnavailable(_) => {
                 (of(ErrorKind::Unavailable), body("store_unavailable", None))
             }

@@ -15,7 +15,9 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod score;
 pub mod state;
@@ -31,10 +33,11 @@ use axum::http::{HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use axum::Router;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
-use utoipa::OpenApi;
 
 pub use config::ServeConfig;
 pub use state::AppState;
@@ -48,86 +51,28 @@ use churnguard_store::Store;
 /// database driver's statement logs only when slow or failing.
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 
-/// The OpenAPI document, generated from the handlers and their types.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "churnguard", description = "Churn prediction and customer health: scores, risk lists, interventions, KPI scorecards."),
-    paths(
-        routes::score,
-        routes::customer,
-        routes::risk_list,
-        routes::interventions,
-        routes::record_outcome,
-        routes::outcomes,
-        routes::scoring_run,
-        routes::scorecards,
-        routes::models,
-        routes::reload,
-        routes::healthz,
-        routes::readyz,
-        routes::metrics,
-        routes::monitoring,
-    ),
-    components(schemas(error::ErrorBody, score::ScoreResponse, score::ScoreResult, routes::OutcomeParam)),
-    modifiers(&SecurityAddon),
-    tags(
-        (name = "scoring", description = "Churn probability, health, reasons, CLV, recommended action"),
-        (name = "customers", description = "Stored scores and risk lists"),
-        (name = "interventions", description = "Interventions and their outcomes"),
-        (name = "kpi", description = "Employee scorecards"),
-        (name = "models", description = "The model registry"),
-        (name = "service", description = "Health, readiness, metrics, monitoring"),
-    )
-)]
-pub struct ApiDoc;
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "x-api-key",
-                "An API key; `Authorization: Bearer KEY` works too",
-            ))),
-        );
-    }
-}
-
-/// The OpenAPI document: generated from the handlers, with the score
-/// request's schema filled in from the serving model's inputs.
-async fn openapi(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    if let Some(model) = state.active.load_full() {
-        let body = &mut doc["paths"]["/v1/score"]["post"]["requestBody"];
-        body["required"] = serde_json::Value::Bool(true);
-        body["content"]["application/json"]["schema"] =
-            score::request_schema(&model.schema, state.serve.max_batch);
-    }
-    Json(doc)
-}
-
 /// Counts, times and logs every request under its route template.
 async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = req.method().as_str().to_string();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
+    // Cheap clones (shared strings), not copies: this runs on every request.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = req.method().clone();
+    let request_id = req.headers().get("x-request-id").cloned();
+    let request_id = request_id
+        .as_ref()
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let resp = next.run(req).await;
+        .unwrap_or("");
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        openapi::VERSION_HEADER,
+        axum::http::HeaderValue::from_static(openapi::API_VERSION),
+    );
     let seconds = started.elapsed().as_secs_f64();
     let status = resp.status().as_u16();
-    state.metrics.request(&route, &method, status, seconds);
+    state
+        .metrics
+        .request(route, method.as_str(), status, seconds);
     // Failed requests at info, successful ones at debug: /metrics counts
     // those, and a line per success costs a tenth of the server's time.
     if status >= 400 {
@@ -152,11 +97,39 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     resp
 }
 
+/// Request ids: a random prefix per process and a counter. Unique across
+/// replicas and restarts without a system call per request (a v4 UUID reads
+/// the OS's random source every time, a few percent of a small request).
+#[derive(Clone)]
+struct RequestIds {
+    prefix: String,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        RequestIds {
+            prefix: format!("{:016x}", rand::random::<u64>()),
+            next: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        axum::http::HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
 /// The app: every route with its layers.
 pub fn router(state: Arc<AppState>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs_f64(state.serve.request_timeout_secs);
     let body_limit = state.serve.body_limit_bytes;
+    let idempotent = axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent);
     Router::new()
         .route("/v1/score", post(routes::score))
         .route("/v1/customers/{id}", get(routes::customer))
@@ -164,18 +137,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/interventions", get(routes::interventions))
         .route(
             "/v1/interventions/{id}/outcome",
-            post(routes::record_outcome),
+            post(routes::record_outcome).layer(idempotent.clone()),
         )
         .route("/v1/outcomes", get(routes::outcomes))
-        .route("/v1/scoring-runs", post(routes::scoring_run))
+        .route(
+            "/v1/scoring-runs",
+            post(routes::scoring_run).layer(idempotent.clone()),
+        )
         .route("/v1/kpi/scorecards", get(routes::scorecards))
         .route("/v1/models", get(routes::models))
-        .route("/v1/models/reload", post(routes::reload))
+        .route("/v1/models/reload", post(routes::reload).layer(idempotent))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .route("/v1/monitoring", get(routes::monitoring))
-        .route("/openapi.json", get(openapi))
+        .route("/openapi.json", get(openapi::serve))
         .merge(web::routes())
         .fallback(|| async {
             error::ApiError::NotFound {
@@ -190,7 +166,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, RequestIds::new()))
         .with_state(state)
 }
 

@@ -61,13 +61,35 @@ impl<const N: usize> Histogram<N> {
     }
 }
 
-type RouteKey = (String, String, u16);
+/// One route's counts by method and status, and its latency.
+#[derive(Debug)]
+struct RouteMetrics {
+    counts: RwLock<BTreeMap<(&'static str, u16), Arc<AtomicU64>>>,
+    latency: Histogram<14>,
+}
 
-/// The server's metrics.
+/// The label of a method: HTTP's own names, `OTHER` for extensions (so a
+/// client cannot grow the label set).
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "TRACE" => "TRACE",
+        "CONNECT" => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
+/// The server's metrics. Counting a request allocates nothing once its
+/// route, method and status have been seen.
 #[derive(Debug)]
 pub struct Metrics {
-    requests: RwLock<BTreeMap<RouteKey, Arc<AtomicU64>>>,
-    latency: RwLock<BTreeMap<String, Arc<Histogram<14>>>>,
+    routes: RwLock<BTreeMap<String, Arc<RouteMetrics>>>,
     scores: AtomicU64,
     probability: Histogram<10>,
     reloads_ok: AtomicU64,
@@ -77,8 +99,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            requests: RwLock::new(BTreeMap::new()),
-            latency: RwLock::new(BTreeMap::new()),
+            routes: RwLock::new(BTreeMap::new()),
             scores: AtomicU64::new(0),
             probability: Histogram::new(),
             reloads_ok: AtomicU64::new(0),
@@ -98,23 +119,28 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl Metrics {
     /// Counts a finished request.
     pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        let key = (route.to_string(), method.to_string(), status);
-        let counter = read(&self.requests).get(&key).cloned();
+        let known = read(&self.routes).get(route).cloned();
+        let stats = known.unwrap_or_else(|| {
+            write(&self.routes)
+                .entry(route.to_string())
+                .or_insert_with(|| {
+                    Arc::new(RouteMetrics {
+                        counts: RwLock::new(BTreeMap::new()),
+                        latency: Histogram::new(),
+                    })
+                })
+                .clone()
+        });
+        let key = (method_label(method), status);
+        let counter = read(&stats.counts).get(&key).cloned();
         let counter = counter.unwrap_or_else(|| {
-            write(&self.requests)
+            write(&stats.counts)
                 .entry(key)
                 .or_insert_with(|| Arc::new(AtomicU64::new(0)))
                 .clone()
         });
         counter.fetch_add(1, Ordering::Relaxed);
-        let hist = read(&self.latency).get(route).cloned();
-        let hist = hist.unwrap_or_else(|| {
-            write(&self.latency)
-                .entry(route.to_string())
-                .or_insert_with(|| Arc::new(Histogram::new()))
-                .clone()
-        });
-        hist.observe(&LATENCY, seconds);
+        stats.latency.observe(&LATENCY, seconds);
     }
 
     /// Counts served scores.
@@ -143,17 +169,23 @@ impl Metrics {
             "# HELP churnguard_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE churnguard_http_requests_total counter\n");
-        for ((route, method, status), n) in read(&self.requests).iter() {
-            let _ = writeln!(
-                out,
-                "churnguard_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
+        let routes: Vec<(String, Arc<RouteMetrics>)> = read(&self.routes)
+            .iter()
+            .map(|(r, m)| (r.clone(), m.clone()))
+            .collect();
+        for (route, m) in &routes {
+            for ((method, status), n) in read(&m.counts).iter() {
+                let _ = writeln!(
+                    out,
+                    "churnguard_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
+                    n.load(Ordering::Relaxed)
+                );
+            }
         }
         out.push_str("# HELP churnguard_http_request_duration_seconds Request latency by route.\n");
         out.push_str("# TYPE churnguard_http_request_duration_seconds histogram\n");
-        for (route, h) in read(&self.latency).iter() {
-            h.render(
+        for (route, m) in &routes {
+            m.latency.render(
                 &mut out,
                 "churnguard_http_request_duration_seconds",
                 &format!("route=\"{route}\""),

@@ -99,6 +99,14 @@ pub fn parse(body: &[u8], schema: &RecordSchema, limit: usize) -> Result<Records
     let mut de = serde_json::Deserializer::from_slice(body);
     let res = Top(&p).deserialize(&mut de).and_then(|()| de.end());
     if let Some(e) = p.error.into_inner() {
+        // An oversized batch is refused for its size, whatever its first
+        // records hold: records are validated as they stream past, so the
+        // size is counted (without keeping anything) only on this path.
+        if !matches!(e, ApiError::BatchTooLarge { .. }) {
+            if let Some(got) = batch_len(body).filter(|&n| n > limit) {
+                return Err(ApiError::BatchTooLarge { got, limit });
+            }
+        }
         return Err(e);
     }
     res.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
@@ -111,6 +119,95 @@ pub fn parse(body: &[u8], schema: &RecordSchema, limit: usize) -> Result<Records
         });
     }
     Ok(out)
+}
+
+/// The number of records in a body's `customers` array (`None` when the
+/// body is not such a batch), keeping none of them.
+fn batch_len(body: &[u8]) -> Option<usize> {
+    struct Count;
+    impl<'de> Visitor<'de> for Count {
+        type Value = usize;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+            let mut n = 0;
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Count {
+        type Value = usize;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    struct Customers;
+    impl<'de> Visitor<'de> for Customers {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<usize>, A::Error> {
+            let mut found = None;
+            while let Some(k) = map.next_key::<String>()? {
+                if k == "customers" {
+                    found = Some(map.next_value_seed(Count)?);
+                } else {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de::Deserializer::deserialize_map(&mut de, Customers)
+        .ok()
+        .flatten()
+}
+
+/// A field name, borrowed from the body when it has no escapes (most do):
+/// a record's keys are looked up, not kept, so they need no allocation.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl std::ops::Deref for Key<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Key<'de>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(v))
+    }
 }
 
 struct Top<'a, 'b>(&'a Parse<'b>);
@@ -313,19 +410,20 @@ impl RecordVisitor<'_, '_> {
         let mut id: Option<String> = None;
         let mut ctx = CustomerContext::default();
         let mut ignored: Vec<String> = Vec::new();
-        let mut key = first;
+        let mut key = first.map(Key::Owned);
         loop {
             let k = match key.take() {
                 Some(k) => k,
-                None => match map.next_key::<String>()? {
+                None => match map.next_key_seed(KeySeed)? {
                     Some(k) => k,
                     None => break,
                 },
             };
-            let path = || p.field_path(self.row, &k);
-            let Some(slot) = schema.index.get(k.as_str()).copied() else {
+            let k: &str = &k;
+            let path = || p.field_path(self.row, k);
+            let Some(slot) = schema.index.get(k).copied() else {
                 map.next_value::<de::IgnoredAny>()?;
-                ignored.push(k);
+                ignored.push(k.to_string());
                 continue;
             };
             let v = map.next_value_seed(ScalarSeed)?;
@@ -486,8 +584,9 @@ pub struct HealthDto {
     pub change: Option<f64>,
     /// `up`, `down`, `flat` or `new`.
     pub direction: String,
-    /// Components; contributions sum to the score.
-    pub components: Vec<ComponentDto>,
+    /// Components; contributions sum to the score (`?detail=full` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<ComponentDto>>,
 }
 
 /// A reason a customer is at risk.
@@ -514,24 +613,47 @@ pub struct ScoreResult {
     pub churn_probability: f64,
     /// `voluntary` or `involuntary` (null when the model has no churn-type part).
     pub churn_type: Option<String>,
-    /// P(involuntary | churn).
+    /// P(involuntary | churn) (`?detail=full` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub p_involuntary: Option<f64>,
     /// Health index.
     pub health: HealthDto,
-    /// Top reasons.
+    /// Reasons, strongest first: the top few by default, every input that
+    /// raises the risk with `?detail=full`.
     pub reasons: Vec<ReasonDto>,
-    /// Customer lifetime value (0 without MRR).
-    pub clv: f64,
-    /// Churn probability × CLV.
-    pub expected_loss: f64,
+    /// Customer lifetime value, 0 without MRR (`?detail=full` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clv: Option<f64>,
+    /// Churn probability × CLV (`?detail=full` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_loss: Option<f64>,
     /// What the intervention policy recommends, if anything.
     pub recommended_intervention: Option<RecommendedIntervention>,
-    /// Categorical inputs whose value was not seen in training (scored in the unknown bucket).
+    /// Categorical inputs whose value was not seen in training (scored in
+    /// the unknown bucket); present when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub unknown_categories: Vec<String>,
-    /// Fields of the record that are neither inputs nor context (not used).
+    /// Fields of the record that are neither inputs nor context (not used);
+    /// present when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub ignored_fields: Vec<String>,
-    /// The model version that scored it.
-    pub model_version: String,
+    /// The model version that scored it (`?detail=full` only; the response's
+    /// `model_version` names it for every result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+}
+
+/// How much of each result `POST /v1/score` returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Detail {
+    /// Probability, churn type, health with band and trend, top reasons,
+    /// the recommended intervention (the default).
+    #[default]
+    Compact,
+    /// Also the health components, every reason, CLV, expected loss,
+    /// P(involuntary) and the model version per result.
+    Full,
 }
 
 /// The response of `POST /v1/score` for a batch.
@@ -551,13 +673,15 @@ fn direction_name(d: Direction) -> String {
     d.name().to_string()
 }
 
-/// The response row of a scored customer.
+/// The response row of a scored customer, as much of it as `detail` asks.
 pub fn result_of(
     c: ScoredCustomer,
     ignored_fields: Vec<String>,
     policy: &InterventionPolicy,
     model: &LoadedModel,
+    detail: Detail,
 ) -> ScoreResult {
+    let full = detail == Detail::Full;
     let input = c.policy_input();
     let recommended = policy.first_match(&input).and_then(|rule| {
         let pb = policy.playbook(&rule.playbook)?;
@@ -580,24 +704,25 @@ pub fn result_of(
         customer_id: c.customer_id,
         churn_probability: c.churn_probability,
         churn_type: c.churn_type.map(|t| t.name().to_string()),
-        p_involuntary: c.p_involuntary,
+        p_involuntary: if full { c.p_involuntary } else { None },
         health: HealthDto {
             score: c.health.score,
             band: band_name(c.health.band),
             profile: c.health.profile,
             change: c.trend.change,
             direction: direction_name(c.trend.direction),
-            components: c
-                .health
-                .components
-                .into_iter()
-                .map(|k| ComponentDto {
-                    component: k.component.name().to_string(),
-                    score: k.score,
-                    weight: k.weight,
-                    contribution: k.contribution,
-                })
-                .collect(),
+            components: full.then(|| {
+                c.health
+                    .components
+                    .into_iter()
+                    .map(|k| ComponentDto {
+                        component: k.component.name().to_string(),
+                        score: k.score,
+                        weight: k.weight,
+                        contribution: k.contribution,
+                    })
+                    .collect()
+            }),
         },
         reasons: c
             .reasons
@@ -609,12 +734,12 @@ pub fn result_of(
                 weight: r.weight,
             })
             .collect(),
-        clv: c.clv,
-        expected_loss: c.expected_loss,
+        clv: full.then_some(c.clv),
+        expected_loss: full.then_some(c.expected_loss),
         recommended_intervention: recommended,
         unknown_categories: c.unknown_categories,
         ignored_fields,
-        model_version: model.manifest.id.clone(),
+        model_version: full.then(|| model.manifest.id.clone()),
     }
 }
 
@@ -681,7 +806,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn schema() -> RecordSchema {
-        let mut index = HashMap::new();
+        let mut index = crate::state::FieldIndex::default();
         index.insert("customer_id".to_string(), Slot::Id);
         index.insert("tenure".to_string(), Slot::Numeric(0));
         index.insert("mrr".to_string(), Slot::Numeric(1));
@@ -707,6 +832,19 @@ mod tests {
                 (b.code, b.field)
             }
         }
+    }
+
+    #[test]
+    fn an_oversized_batch_is_refused_for_its_size_before_its_records() {
+        // Limit 3: four records whose first is invalid is still a 413.
+        let bad = r#"{"customer_id":"a"}"#;
+        let body = format!(r#"{{"customers":[{bad},{bad},{bad},{bad}]}}"#);
+        assert_eq!(code(&body).0, "batch_too_large");
+        // Within the limit, the record's own error is the answer.
+        let body = format!(r#"{{"customers":[{bad},{bad}]}}"#);
+        assert_eq!(code(&body).0, "missing_feature");
+        assert_eq!(batch_len(br#"{"x":[1,2],"customers":[{},{},{}]}"#), Some(3));
+        assert_eq!(batch_len(br#"{"customer_id":1}"#), None);
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub const CONTEXT_FIELDS: &[(&str, ContextField)] = &[
     ("cac", ContextField::Cac),
 ];
 
+/// Where each field of a score record goes, by name (a fast hash: every
+/// field of every record is looked up).
+pub type FieldIndex = rustc_hash::FxHashMap<String, Slot>;
+
 /// The fields a record for this model has.
 #[derive(Debug, Clone)]
 pub struct RecordSchema {
@@ -69,7 +73,7 @@ pub struct RecordSchema {
     /// Categorical inputs, in model order.
     pub categorical: Vec<String>,
     /// Field name to slot.
-    pub index: HashMap<String, Slot>,
+    pub index: FieldIndex,
     /// The numeric input that doubles as MRR (`mrr` or `MonthlyCharges`).
     pub mrr_input: Option<usize>,
     /// The categorical input that doubles as the segment (`plan`).
@@ -80,7 +84,7 @@ impl RecordSchema {
     /// The record schema of a model's inputs.
     pub fn of(manifest: &Manifest) -> RecordSchema {
         let c = &manifest.input.columns;
-        let mut index = HashMap::new();
+        let mut index = FieldIndex::default();
         index.insert(manifest.input.id.clone(), Slot::Id);
         for (j, n) in c.numeric.iter().enumerate() {
             index.insert(n.clone(), Slot::Numeric(j));

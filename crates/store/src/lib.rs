@@ -14,6 +14,7 @@
 
 mod audit;
 mod bulk;
+mod idempotency;
 mod records;
 mod statements;
 
@@ -24,6 +25,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 pub use audit::{verify as verify_chain, AuditEntry, AuditProblem};
+pub use idempotency::{IdempotencyClaim, IdempotencyRetention};
 use records::SCORE_COLUMNS;
 pub use records::{
     bad_cursor, CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter,
@@ -229,6 +231,12 @@ const MIGRATIONS: &[Migration] = &[
         description: "the effect and cost each intervention decision assumed",
         sqlite: include_str!("../migrations/sqlite/0003_decision_inputs.sql"),
         postgres: include_str!("../migrations/postgres/0003_decision_inputs.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "answers of state-changing requests by idempotency key",
+        sqlite: include_str!("../migrations/sqlite/0004_idempotency.sql"),
+        postgres: include_str!("../migrations/postgres/0004_idempotency.sql"),
     },
 ];
 

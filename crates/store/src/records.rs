@@ -31,6 +31,7 @@ pub struct RunRecord {
 }
 
 /// One customer's score in one run, as stored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomerScoreRecord {
     /// Run id.

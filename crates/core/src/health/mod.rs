@@ -50,6 +50,7 @@ fn bad<T>(key: impl Into<String>, message: impl Into<String>) -> Result<T> {
 }
 
 /// The five components of the index.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Component {
@@ -477,6 +478,7 @@ pub struct HealthInputs {
 }
 
 /// One component's part in a customer's index.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComponentScore {
     /// The component.

@@ -91,6 +91,7 @@ pub fn customers_per_arm(control_rate: f64, relative_effect: f64) -> Option<usiz
 
 /// What an experiment needs, in customers the policy selects: the control
 /// arm is `control_share` of them, so the smaller arm sets the total.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PowerPlan {
     /// The control churn rate assumed.
@@ -118,6 +119,7 @@ pub fn power_plan(control_rate: f64, relative_effect: f64, control_share: f64) -
 
 /// Where a playbook's experiment stands: what it needs to detect the
 /// playbook's assumed effect, and what it has.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlaybookPower {
     /// Playbook name.

@@ -18,6 +18,7 @@ use super::{Arm, Intervention};
 pub(super) const Z95: f64 = 1.959_963_984_540_054;
 
 /// Customers and churners in one arm.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct ArmCounts {
     /// Customers with a known outcome.
@@ -38,6 +39,7 @@ impl ArmCounts {
 }
 
 /// Treated against control.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SaveRate {
     /// Treated customers.
@@ -51,15 +53,18 @@ pub struct SaveRate {
     pub control_retention: f64,
     /// Control churn rate − treated churn rate: churners saved per treated customer.
     pub absolute: f64,
-    /// 95% interval of `absolute` (Newcombe's hybrid score interval).
+    /// 95% interval of `absolute` (Newcombe's hybrid score interval), `[low, high]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<f64>, min_items = 2, max_items = 2))]
     pub absolute_ci: (f64, f64),
     /// 1 − treated rate / control rate: share of would-be churners saved.
     pub relative: Option<f64>,
-    /// 95% interval of `relative` (Katz log interval of the risk ratio).
+    /// 95% interval of `relative` (Katz log interval of the risk ratio), `[low, high]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<f64>>, min_items = 2, max_items = 2))]
     pub relative_ci: Option<(f64, f64)>,
 }
 
 /// One playbook's save rate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlaybookOutcome {
     /// Playbook name.
@@ -72,6 +77,7 @@ pub struct PlaybookOutcome {
 
 /// One owner's save rate: their treated customers against the control
 /// customers the policy would have given them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OwnerOutcome {
     /// The owner: an account manager id or a team queue.

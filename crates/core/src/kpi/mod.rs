@@ -60,6 +60,7 @@ impl From<crate::value::ValueError> for KpiError {
 }
 
 /// The two scored roles.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -93,6 +94,7 @@ impl std::str::FromStr for Role {
 }
 
 /// The business stage: it changes what matters most.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -130,6 +132,7 @@ impl std::str::FromStr for Stage {
 }
 
 /// A scorecard metric.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -368,6 +371,7 @@ pub struct EmployeeFacts {
 }
 
 /// One metric on a scorecard.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricScore {
     /// The metric.
@@ -390,6 +394,7 @@ pub struct MetricScore {
 }
 
 /// One employee's scorecard.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scorecard {
     /// Employee id.
@@ -424,6 +429,7 @@ pub struct Scorecard {
 }
 
 /// A metric's configured weight beside the weight the data suggest.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SuggestedWeight {
     /// The metric.

@@ -307,6 +307,7 @@ fn normalise(v: Vec<f64>) -> Vec<f64> {
 }
 
 /// A reason a customer is at risk: an input and its value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     /// The input's name.

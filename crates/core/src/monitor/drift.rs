@@ -41,6 +41,7 @@ impl Default for DriftConfig {
 }
 
 /// The verdict on one input.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DriftLevel {
@@ -67,6 +68,7 @@ impl DriftLevel {
 }
 
 /// One input's (or the score's) drift.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputDrift {
     /// The input (`churn_probability` for the score).
@@ -88,6 +90,7 @@ pub struct InputDrift {
 }
 
 /// A batch's drift, per input and for the score.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
     /// Rows compared.

@@ -38,6 +38,7 @@ impl Default for TriggerPolicy {
 }
 
 /// The monitor's verdict, worst last.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -61,6 +62,7 @@ impl Verdict {
 }
 
 /// One reason behind a verdict.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// How serious.

@@ -16,6 +16,11 @@
 //! the discounted margin of the months the customer is expected to stay.
 //! Pure: numbers and frames in, numbers out.
 
+pub mod btyd;
+pub mod cohorts;
+pub mod cox;
+pub mod sbg;
+
 use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;

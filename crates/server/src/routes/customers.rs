@@ -8,7 +8,6 @@ pub struct CustomerView {
     /// Customer id.
     pub customer_id: String,
     /// The newest stored score.
-    #[schema(value_type = Object)]
     pub latest: CustomerScoreRecord,
     /// Every stored score, newest first.
     pub history: Vec<HistoryPoint>,
@@ -248,7 +247,6 @@ pub struct RiskListResponse {
     /// Rows matching the filter.
     pub total: usize,
     /// Rows of this page.
-    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<CustomerScoreRecord>,
     /// Cursor of the next page; null on the last page.
     pub next_cursor: Option<String>,

@@ -143,19 +143,15 @@ pub async fn record_outcome(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutcomesResponse {
     /// All playbooks together (null until both arms have settled outcomes).
-    #[schema(value_type = Option<Object>)]
     pub overall: Option<churnguard_core::interventions::SaveRate>,
     /// Per playbook.
-    #[schema(value_type = Vec<Object>)]
     pub playbooks: Vec<churnguard_core::interventions::PlaybookOutcome>,
     /// Per owner (account manager or team queue): their treated customers
     /// against the control customers the policy would have given them.
-    #[schema(value_type = Vec<Object>)]
     pub owners: Vec<churnguard_core::interventions::OwnerOutcome>,
     /// Per playbook: customers its experiment needs to detect the
     /// playbook's assumed effect (80% power, 5% level), and how many have
     /// settled.
-    #[schema(value_type = Vec<Object>)]
     pub power: Vec<churnguard_core::interventions::PlaybookPower>,
     /// Customers whose outcome window is not settled yet.
     pub pending: usize,

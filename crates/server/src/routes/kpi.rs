@@ -25,11 +25,11 @@ pub struct ScorecardsResponse {
     pub role: String,
     /// Stage.
     pub stage: String,
-    /// Scorecards, best first.
-    #[schema(value_type = Vec<Object>)]
+    /// Scorecards, best first (as saved with the run).
+    #[schema(value_type = Vec<churnguard_core::kpi::Scorecard>)]
     pub scorecards: Vec<serde_json::Value>,
-    /// Configured weights beside the data-driven ones.
-    #[schema(value_type = Vec<Object>)]
+    /// Configured weights beside the data-driven ones (as saved with the run).
+    #[schema(value_type = Vec<churnguard_core::kpi::SuggestedWeight>)]
     pub weights: Vec<serde_json::Value>,
 }
 

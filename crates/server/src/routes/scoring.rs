@@ -3,6 +3,18 @@
 use super::*;
 use churnguard_core::error::HasKind;
 
+/// `POST /v1/score`'s query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreQuery {
+    /// `compact` (the default): probability, churn type, health with band
+    /// and trend, top reasons, recommended intervention; `full` adds the
+    /// health components, every reason, CLV, expected loss, P(involuntary)
+    /// and the model version per result.
+    pub detail: Option<score::Detail>,
+}
+
 /// Score one customer or a batch.
 ///
 /// The body is `{"customers": [record, ...]}` or a single record. A record
@@ -13,6 +25,7 @@ use churnguard_core::error::HasKind;
     post,
     path = "/v1/score",
     tag = "scoring",
+    params(ScoreQuery),
     request_body(content = serde_json::Value, description = "`{\"customers\": [record, …]}` or one record; a record maps the model's id field and every input to a value"),
     responses(
         (status = 200, description = "Scores in request order", body = ScoreResponse),
@@ -29,9 +42,11 @@ use churnguard_core::error::HasKind;
 pub async fn score(
     State(state): State<Arc<AppState>>,
     _: Auth<Scorer>,
+    ApiQuery(query): ApiQuery<ScoreQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let detail = query.detail.unwrap_or_default();
     let bytes = body_bytes(body)?;
     let model = state::model(&state)?;
     let limit = state.serve.max_batch;
@@ -43,6 +58,17 @@ pub async fn score(
             let (batch, contexts, ignored) = records.into_batch(&model.schema);
             let baseline = state.baseline.load();
             let c = &state.config;
+            // Full detail explains every input that raises the risk.
+            let all_reasons;
+            let scoring = if detail == score::Detail::Full {
+                all_reasons = churnguard_core::scoring::ScoringConfig {
+                    top_reasons: model.schema.numeric.len() + model.schema.categorical.len(),
+                    ..c.scoring.clone()
+                };
+                &all_reasons
+            } else {
+                &c.scoring
+            };
             let scored = churnguard_core::scoring::score_customers(
                 &model.model,
                 model.horizon_days,
@@ -50,7 +76,7 @@ pub async fn score(
                 &contexts,
                 &baseline.previous,
                 Settings {
-                    scoring: &c.scoring,
+                    scoring,
                     health: &c.health,
                     value: &c.value,
                     policy: &c.interventions,
@@ -64,7 +90,7 @@ pub async fn score(
             let results = scored
                 .into_iter()
                 .zip(ignored)
-                .map(|(s, ignored)| score::result_of(s, ignored, &c.interventions, &model))
+                .map(|(s, ignored)| score::result_of(s, ignored, &c.interventions, &model, detail))
                 .collect();
             serde_json::to_vec(&ScoreResponse {
                 model_version: model.manifest.id.clone(),

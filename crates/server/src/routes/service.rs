@@ -80,12 +80,10 @@ pub struct MonitoringResponse {
     pub model_id: Option<String>,
     /// Per input and for the score: PSI, Jensen–Shannon distance, level
     /// (null when the model has no training baseline).
-    #[schema(value_type = Option<Object>)]
     pub drift: Option<churnguard_core::monitor::DriftReport>,
     /// `healthy`, `warning` or `action`.
     pub verdict: String,
     /// What fired.
-    #[schema(value_type = Vec<Object>)]
     pub findings: Vec<churnguard_core::monitor::Finding>,
 }
 
