@@ -234,7 +234,7 @@ def render(res, args):
       f"{m['rustc']}")
     w(f"- Python {m['python']}: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
       + f" (pinned in `bench/requirements.txt`); {m['wrk']}")
-    if "membw" in res:
+    if res.get("membw"):
         w(f"- Memory bandwidth (numpy copy of 512 MiB, best of 7): copy "
           f"{res['membw']['copy_gb_s']:.1f} GB/s (read + write), read {res['membw']['read_gb_s']:.1f} GB/s")
     w(f"- Load average (1 min) at start {res['load_start']:.2f}, at the end "

@@ -390,6 +390,9 @@ pub fn score(args: &ScoreArgs) -> Result<()> {
         crate::store::redact(&config.app.store.url)
     );
     let figures = &run.summary;
+    if figures.ids_are_row_numbers {
+        println!("  ids: the table has no id column; each customer's id is its row number (1 = first data row)");
+    }
     let bands: Vec<String> = ["green", "yellow", "red"]
         .iter()
         .map(|b| format!("{b} {}", figures.bands.get(*b).copied().unwrap_or(0)))

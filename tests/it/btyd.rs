@@ -105,9 +105,9 @@ fn online_retail(path: &Path) -> Vec<Transaction> {
 
 fn unit(r: &Value) -> TimeUnit {
     match (r["freq"].as_str().unwrap(), num(r, "freq_multiplier")) {
-        ("D", m) if m == 1.0 => TimeUnit::Days,
-        ("D", m) if m == 7.0 => TimeUnit::DaysInWeeks,
-        ("W", m) if m == 1.0 => TimeUnit::Weeks,
+        ("D", 1.0) => TimeUnit::Days,
+        ("D", 7.0) => TimeUnit::DaysInWeeks,
+        ("W", 1.0) => TimeUnit::Weeks,
         other => panic!("no time unit for {other:?}"),
     }
 }

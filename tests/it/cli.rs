@@ -440,3 +440,62 @@ fn retention_projects_every_old_enough_cohort() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("nowhere"), "{}", text(&out));
 }
+
+#[test]
+fn a_flat_export_without_ids_is_scored_by_row_number() {
+    let Some(telco) = shared_data("telco/telco_churn.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Telco without its customerID column, and a schema that names no id.
+    let csv = std::fs::read_to_string(telco).unwrap();
+    let stripped: String = csv
+        .lines()
+        .map(|l| l.split_once(',').unwrap().1.to_string() + "\n")
+        .collect();
+    std::fs::write(dir.path().join("export.csv"), stripped).unwrap();
+    let schema = std::fs::read_to_string(root().join("data/schemas/telco.toml")).unwrap();
+    let schema: String = schema
+        .lines()
+        .filter(|l| !l.starts_with("id ") && !l.starts_with("id="))
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    std::fs::write(dir.path().join("noid.toml"), schema).unwrap();
+    let flat = ["--data", "export.csv", "--schema", "noid.toml"];
+    let out = churnguard(
+        &[
+            &["train"],
+            &flat[..],
+            &["--families", "logistic", "--registry", "models"],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = churnguard(
+        &[
+            &["score"],
+            &flat[..],
+            &[
+                "--registry",
+                "models",
+                "--out",
+                "run",
+                "--store",
+                "sqlite://s.db",
+            ],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("row number"), "{}", text(&out));
+    let risk = std::fs::read_to_string(dir.path().join("run/risk_list.csv")).unwrap();
+    let ids: Vec<usize> = risk
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 7043);
+    assert!(ids.iter().all(|i| (1..=7043).contains(i)));
+}

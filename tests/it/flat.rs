@@ -117,3 +117,36 @@ fn schema_errors_name_the_key() {
     .to_string();
     assert!(err.contains("numerc"), "{err}");
 }
+
+#[test]
+fn a_table_without_an_id_column_is_numbered_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "x,c,y\n1.0,a,No\n2.0,b,Yes\n3.0,a,No\n");
+    let schema = FlatSchema::parse(
+        "[target]\ncolumn = \"y\"\npositive = \"Yes\"\n[columns]\nnumeric = [\"x\"]\ncategorical = [\"c\"]\n",
+        Path::new("noid.toml"),
+    )
+    .unwrap();
+    assert!(schema.row_ids && schema.id == churnguard::data::flat::ROW_ID);
+    let t = load_flat(&p, &schema).unwrap();
+    let ids: Vec<String> = t
+        .frame
+        .column("row")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert!(t.summary.row_ids);
+    assert!(
+        t.summary.to_string().contains("row's number"),
+        "{}",
+        t.summary
+    );
+    // A column already called `row` makes the numbering ambiguous: said so.
+    let p = write(dir.path(), "row,x,c,y\n7,1.0,a,No\n8,2.0,b,Yes\n");
+    let err = load_flat(&p, &schema).unwrap_err().to_string();
+    assert!(err.contains("`row`"), "{err}");
+}

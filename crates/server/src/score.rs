@@ -803,7 +803,6 @@ pub fn request_schema(schema: &RecordSchema, max_batch: usize) -> serde_json::Va
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn schema() -> RecordSchema {
         let mut index = crate::state::FieldIndex::default();

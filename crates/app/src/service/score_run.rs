@@ -132,6 +132,8 @@ struct Prepared {
     /// Extra per-row columns for the output files (channel, rep, MRR change, NPS).
     frame: DataFrame,
     tables: Option<Tables>,
+    /// The flat table had no id column: ids are row numbers.
+    row_ids: bool,
 }
 
 fn parse_snapshot(s: &str) -> Result<NaiveDate> {
@@ -189,6 +191,7 @@ fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
             snapshot,
             frame,
             tables: Some(tables),
+            row_ids: false,
         });
     }
     if !req.data.is_file() {
@@ -252,6 +255,7 @@ fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
         snapshot,
         frame: raw,
         tables: None,
+        row_ids: input.row_ids,
     })
 }
 
@@ -705,6 +709,7 @@ pub fn compute(
         expired: plan.expired.len(),
         horizon_days: horizon,
         drift,
+        ids_are_row_numbers: prepared.row_ids,
         ..RunSummary::default()
     };
     for r in &records {

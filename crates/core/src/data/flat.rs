@@ -34,13 +34,22 @@ pub struct FlatSchema {
     /// A short name for the data set; defaults to the schema file's stem.
     #[serde(default)]
     pub name: String,
-    /// The column that identifies a customer.
+    /// The column that identifies a customer. Omitted: the table has none
+    /// (many exports do not), and each row's number (1 for the first data
+    /// row) is its id, in a column named [`ROW_ID`].
+    #[serde(default)]
     pub id: String,
+    /// Whether the id is the row number (set when `id` is omitted).
+    #[serde(default)]
+    pub row_ids: bool,
     /// The label.
     pub target: Target,
     /// The feature columns by role.
     pub columns: Roles,
 }
+
+/// The id column of a table without one: the row number.
+pub const ROW_ID: &str = "row";
 
 /// The label column and which of its values means "churned".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +84,10 @@ impl FlatSchema {
             message,
         };
         let mut schema: FlatSchema = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if schema.id.is_empty() || schema.row_ids {
+            schema.id = ROW_ID.into();
+            schema.row_ids = true;
+        }
         if schema.name.is_empty() {
             schema.name = path
                 .file_stem()
@@ -149,6 +162,8 @@ pub struct FlatSummary {
     pub missing: Vec<(String, usize)>,
     /// Distinct values per categorical column.
     pub categories: Vec<(String, usize)>,
+    /// Whether customers are identified by their row number (no id column).
+    pub row_ids: bool,
 }
 
 impl FlatSummary {
@@ -162,6 +177,12 @@ impl std::fmt::Display for FlatSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}", self.path.display())?;
         writeln!(f, "  rows:      {}", self.rows)?;
+        if self.row_ids {
+            writeln!(
+                f,
+                "  ids:       none in the table: each row's number is its id (column `{ROW_ID}`)"
+            )?;
+        }
         writeln!(
             f,
             "  churners:  {} ({:.2}%)",
@@ -267,8 +288,21 @@ fn typed_frame(
     let mut missing = Vec::new();
     let mut categories = Vec::new();
 
-    // The id: present, non-empty, unique.
-    let id = as_text(get(&schema.id)?)?;
+    // The id: present, non-empty, unique; or the row number.
+    if schema.row_ids && raw.column(ROW_ID).is_ok() {
+        return Err(DataError::BadSchema {
+            path: path.to_path_buf(),
+            message: format!(
+                "the schema names no id column, so rows are numbered in a column `{ROW_ID}`, but the data has a column `{ROW_ID}`: name it as the id (`id = \"{ROW_ID}\"`) or rename it"
+            ),
+        });
+    }
+    let id = if schema.row_ids {
+        let numbers: Vec<String> = (1..=raw.height()).map(|i| i.to_string()).collect();
+        Series::new(ROW_ID.into(), numbers)
+    } else {
+        as_text(get(&schema.id)?)?
+    };
     let id_ca = id.str().expect("text");
     let mut seen = HashSet::with_capacity(id_ca.len());
     let mut dupes = 0;
@@ -368,6 +402,7 @@ fn typed_frame(
                 positives: 0,
                 missing,
                 categories,
+                row_ids: schema.row_ids,
             },
         });
     }
@@ -432,6 +467,7 @@ fn typed_frame(
             positives,
             missing,
             categories,
+            row_ids: schema.row_ids,
         },
     })
 }
@@ -470,6 +506,7 @@ pub fn feature_table_schema(
     FlatSchema {
         name: "features".into(),
         id: "customer_id".into(),
+        row_ids: false,
         target: Target {
             column: "churned".into(),
             positive: "1".into(),

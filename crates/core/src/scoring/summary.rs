@@ -40,6 +40,8 @@ pub struct RunSummary {
     /// The run's inputs and scores against the model's training baseline
     /// (absent for models saved before baselines were kept).
     pub drift: Option<crate::monitor::DriftReport>,
+    /// The data had no id column: each customer's id is its row number.
+    pub ids_are_row_numbers: bool,
 }
 
 /// Where CLV/CAC falls below the configured minimum.

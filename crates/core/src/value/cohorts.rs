@@ -65,6 +65,10 @@ pub struct CohortRetention {
     pub note: Option<String>,
 }
 
+/// A cohort being counted: its signup month's last day (as days since
+/// 1970-01-01) and each member's signup and churn day.
+type Cohort = (i32, Vec<(i32, Option<i32>)>);
+
 /// Survivor counts of each (signup month, plan) cohort, and of each signup
 /// month over all plans, with an sBG projection to `periods` months.
 pub fn cohort_retention(
@@ -84,8 +88,8 @@ pub fn cohort_retention(
         .zip(churn_days)
         .filter_map(|(id, day)| Some((id?, day?)))
         .collect();
-    // (month, plan) → (month's last day, members' (signup, churn)).
-    let mut groups: BTreeMap<(String, String), (i32, Vec<(i32, Option<i32>)>)> = BTreeMap::new();
+    // (month, plan) → the month's last day and its members.
+    let mut groups: BTreeMap<(String, String), Cohort> = BTreeMap::new();
     for ((id, signup), plan) in ids.into_iter().zip(signups).zip(plans) {
         let (Some(id), Some(signup)) = (id, signup) else {
             continue;
