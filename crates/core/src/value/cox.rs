@@ -200,55 +200,20 @@ impl Efron<'_> {
     }
 }
 
-/// Solves `A x = b` for a symmetric positive-definite `A` (row-major) by
-/// Cholesky; `None` when `A` is not positive definite.
-fn cholesky_solve(a: &[f64], b: &[f64], p: usize) -> Option<(Vec<f64>, Vec<f64>)> {
-    let mut l = vec![0.0; p * p];
-    for i in 0..p {
-        for j in 0..=i {
-            let mut s = a[i * p + j];
-            for k in 0..j {
-                s -= l[i * p + k] * l[j * p + k];
-            }
-            if i == j {
-                if s <= 0.0 || !s.is_finite() {
-                    return None;
-                }
-                l[i * p + i] = s.sqrt();
-            } else {
-                l[i * p + j] = s / l[j * p + j];
-            }
-        }
-    }
-    let solve = |rhs: &[f64]| {
-        let mut y = vec![0.0; p];
-        for i in 0..p {
-            let mut s = rhs[i];
-            for k in 0..i {
-                s -= l[i * p + k] * y[k];
-            }
-            y[i] = s / l[i * p + i];
-        }
-        let mut x = vec![0.0; p];
-        for i in (0..p).rev() {
-            let mut s = y[i];
-            for k in i + 1..p {
-                s -= l[k * p + i] * x[k];
-            }
-            x[i] = s / l[i * p + i];
-        }
-        x
-    };
-    let x = solve(b);
-    // The diagonal of A⁻¹, for standard errors.
-    let mut diag = vec![0.0; p];
+use crate::models::logistic::newton::cholesky_solve;
+
+/// The diagonal of `A⁻¹` for a symmetric positive-definite `A` (`p × p`),
+/// one unit-vector solve per entry: the variances of the estimates.
+fn inverse_diagonal(a: &[f64], p: usize) -> Option<Vec<f64>> {
     let mut unit = vec![0.0; p];
-    for i in 0..p {
-        unit[i] = 1.0;
-        diag[i] = solve(&unit)[i];
-        unit[i] = 0.0;
-    }
-    Some((x, diag))
+    (0..p)
+        .map(|i| {
+            unit[i] = 1.0;
+            let column = cholesky_solve(a, &unit, p);
+            unit[i] = 0.0;
+            column.map(|c| c[i])
+        })
+        .collect()
 }
 
 /// Fits a Cox model. `names` gives the inputs (columns of `data.x`).
@@ -291,17 +256,14 @@ pub fn fit_cox(names: Vec<String>, data: SurvivalData<'_>) -> Result<CoxModel> {
     let mut beta = vec![0.0; p];
     let (mut ll, mut grad, mut hess) = efron.eval(&beta, true);
     let mut iterations = 0;
-    let mut variances = vec![f64::NAN; p];
-    loop {
+    let singular = |iterations| SurvivalError::NoConvergence {
+        iterations,
+        message: "the information matrix is singular (collinear inputs?)".into(),
+    };
+    let variances = loop {
         iterations += 1;
         let neg_hess: Vec<f64> = hess.iter().map(|h| -h).collect();
-        let Some((step, diag)) = cholesky_solve(&neg_hess, &grad, p) else {
-            return Err(SurvivalError::NoConvergence {
-                iterations,
-                message: "the information matrix is singular (collinear inputs?)".into(),
-            });
-        };
-        variances = diag;
+        let step = cholesky_solve(&neg_hess, &grad, p).ok_or_else(|| singular(iterations))?;
         // Step halving keeps every step an ascent.
         let mut scale = 1.0;
         let mut accepted = None;
@@ -324,14 +286,13 @@ pub fn fit_cox(names: Vec<String>, data: SurvivalData<'_>) -> Result<CoxModel> {
         let gained = next_ll - ll;
         beta = next;
         (ll, grad, hess) = efron.eval(&beta, true);
-        let _ = next_ll;
         if moved < 1e-10 || (gained.abs() < 1e-12 && moved < 1e-6) {
-            // Final variances at the optimum.
-            let neg_hess: Vec<f64> = hess.iter().map(|h| -h).collect();
-            if let Some((_, diag)) = cholesky_solve(&neg_hess, &grad, p) {
-                variances = diag;
-            }
-            break;
+            // The variances at the optimum (the last step's information
+            // when the optimum's own does not factor).
+            let at_optimum: Vec<f64> = hess.iter().map(|h| -h).collect();
+            break inverse_diagonal(&at_optimum, p)
+                .or_else(|| inverse_diagonal(&neg_hess, p))
+                .ok_or_else(|| singular(iterations))?;
         }
         if iterations >= MAX_ITERATIONS {
             return Err(SurvivalError::NoConvergence {
@@ -345,7 +306,7 @@ pub fn fit_cox(names: Vec<String>, data: SurvivalData<'_>) -> Result<CoxModel> {
                 message: "a coefficient diverges (an input separates churners perfectly)".into(),
             });
         }
-    }
+    };
     let coefficients: Vec<f64> = beta.iter().zip(&scales).map(|(b, s)| b / s).collect();
     let standard_errors: Vec<f64> = variances
         .iter()
