@@ -153,6 +153,7 @@ fn hot_paths(c: &mut Criterion) {
         value: &value,
         policy: &policy,
         clv_thresholds: None,
+        lifetime: None,
     };
     let mut group = c.benchmark_group("batch_1000");
     group.throughput(Throughput::Elements(n as u64));

@@ -54,6 +54,11 @@ pub struct ScoreArgs {
     /// Reject event dates after this day (default: today).
     #[arg(long)]
     pub as_of: Option<NaiveDate>,
+    /// --data is a transaction log of customers without contracts
+    /// (`customer_id`, `date` and this amount column, `amount` by default):
+    /// scored with BG/NBD and Gamma-Gamma fitted on it, no model needed.
+    #[arg(long, value_name = "AMOUNT_COLUMN", num_args = 0..=1, default_missing_value = "amount")]
+    pub transactions: Option<String>,
     /// Config and store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -370,6 +375,7 @@ pub fn score(args: &ScoreArgs) -> Result<()> {
         run_id: args.run_id.clone(),
         actor: "cli".into(),
         as_of: args.as_of,
+        transaction_amount: args.transactions.clone(),
     };
     let t0 = std::time::Instant::now();
     let summary = runtime()?.block_on(async {
@@ -392,6 +398,20 @@ pub fn score(args: &ScoreArgs) -> Result<()> {
     let figures = &run.summary;
     if figures.ids_are_row_numbers {
         println!("  ids: the table has no id column; each customer's id is its row number (1 = first data row)");
+    }
+    if let Some(fit) = &figures.purchases {
+        let p = &fit.bg_nbd;
+        println!(
+            "  transaction log: BG/NBD r {:.3}, alpha {:.3}, a {:.3}, b {:.3} fitted on {} customers' purchases to {}; churn risk = 1 - P(alive); CLV = {} months of expected purchases × {}",
+            p.r,
+            p.alpha,
+            p.a,
+            p.b,
+            fit.customers,
+            fit.calibration_end,
+            config.app.value.months,
+            if fit.gamma_gamma.is_some() { "Gamma-Gamma spend" } else { "the mean spend (Gamma-Gamma could not be fitted)" }
+        );
     }
     let bands: Vec<String> = ["green", "yellow", "red"]
         .iter()

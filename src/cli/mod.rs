@@ -515,6 +515,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
             registry: models_dir.clone(),
             run_id: Some(format!("demo-{snapshot}")),
             as_of: None,
+            transactions: None,
             store: store.clone(),
         })?;
     }

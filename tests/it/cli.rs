@@ -499,3 +499,94 @@ fn a_flat_export_without_ids_is_scored_by_row_number() {
     assert_eq!(ids.len(), 7043);
     assert!(ids.iter().all(|i| (1..=7043).contains(i)));
 }
+
+#[test]
+fn a_transaction_log_is_scored_end_to_end() {
+    let Some(cdnow) = shared_data("cdnow/cdnow_transactions.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = cdnow.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        churnguard(
+            &[
+                &[
+                    "score",
+                    "--data",
+                    log,
+                    "--out",
+                    "run",
+                    "--store",
+                    "sqlite://s.db",
+                ][..],
+                extra,
+            ]
+            .concat(),
+            dir.path(),
+        )
+    };
+    // The amount column must exist: the error names it, exit 2.
+    let out = run(&["--transactions"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("`amount`"), "{}", text(&out));
+
+    let out = run(&["--transactions", "dollar_value"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("scored 23570 customers at 1998-07-01"),
+        "{said}"
+    );
+    assert!(
+        said.contains("BG/NBD") && said.contains("1 - P(alive)"),
+        "{said}"
+    );
+    // The risk list: every customer, riskiest value first, with a reason a
+    // CSM can read and an intervention for some.
+    let risk = std::fs::read_to_string(dir.path().join("run/risk_list.csv")).unwrap();
+    let header: Vec<&str> = risk.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = risk.lines().skip(1).map(parse_csv_line).collect();
+    assert_eq!(rows.len(), 23570);
+    let loss = |r: &Vec<String>| r[col("expected_loss")].parse::<f64>().unwrap();
+    assert!(rows.windows(2).all(|w| loss(&w[0]) >= loss(&w[1])));
+    assert!(
+        rows[0][col("top_reason")].starts_with("weeks since last purchase:"),
+        "{:?}",
+        rows[0]
+    );
+    let bands: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r[col("band")].as_str()).collect();
+    assert!(
+        bands.contains("red") && bands.contains("green"),
+        "{bands:?}"
+    );
+    assert!(rows.iter().any(|r| !r[col("intervention")].is_empty()));
+    let interventions = std::fs::read_to_string(dir.path().join("run/interventions.csv")).unwrap();
+    assert!(interventions.lines().count() > 1, "{interventions}");
+    // The run is in the store like any other.
+    let out = churnguard(&["runs", "--store", "sqlite://s.db"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("bg/nbd"), "{}", text(&out));
+}
+
+/// One CSV line's fields (quotes as the writer puts them).
+fn parse_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}

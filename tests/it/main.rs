@@ -13,6 +13,7 @@ mod fuzz_corpus;
 mod generator;
 mod http;
 mod idempotency;
+mod lifetime;
 mod models;
 mod monitor;
 mod properties;

@@ -246,6 +246,7 @@ fn manifest_for(id: &str, r: &churnguard::train::FamilyResult) -> churnguard::re
         churn_type: r.churn_type.clone(),
         trials: Vec::new(),
         comparison: None,
+        lifetime: None,
     }
 }
 

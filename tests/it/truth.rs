@@ -104,6 +104,7 @@ pub(crate) fn score(
             value: &config.value,
             policy: &config.interventions,
             clv_thresholds: None,
+            lifetime: None,
         },
     )
     .unwrap();

@@ -170,6 +170,12 @@ pub struct Manifest {
     /// The comparison with the champion at training time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<ChampionComparison>,
+    /// Survival after the horizon and revenue expansion per plan, fitted on
+    /// the training snapshots (event data): what CLV sums. `None` for flat
+    /// tables and older versions, which value customers with a constant
+    /// retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<churnguard_core::value::lifetime::LifetimeCurve>,
 }
 
 /// A registry rooted at a directory.

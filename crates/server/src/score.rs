@@ -627,6 +627,10 @@ pub struct ScoreResult {
     /// Churn probability × CLV (`?detail=full` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_loss: Option<f64>,
+    /// Months the customer is expected to stay, from the model's lifetime
+    /// curve (`?detail=full` only, for models trained on event data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_remaining_months: Option<f64>,
     /// What the intervention policy recommends, if anything.
     pub recommended_intervention: Option<RecommendedIntervention>,
     /// Categorical inputs whose value was not seen in training (scored in
@@ -736,6 +740,12 @@ pub fn result_of(
             .collect(),
         clv: full.then_some(c.clv),
         expected_loss: full.then_some(c.expected_loss),
+        expected_remaining_months: model
+            .manifest
+            .lifetime
+            .as_ref()
+            .filter(|_| full)
+            .map(|curve| curve.expected_months(c.churn_probability)),
         recommended_intervention: recommended,
         unknown_categories: c.unknown_categories,
         ignored_fields,

@@ -23,9 +23,9 @@ use churnguard_core::interventions::{
 use churnguard_core::kpi::{self, Role, Stage};
 use churnguard_core::models::{Batch, FittedModel};
 use churnguard_core::scoring::{
-    self, BelowMinimum, CustomerContext, Previous, RunSummary, ScoredCustomer, Settings,
+    self, purchases, BelowMinimum, CustomerContext, Previous, RunSummary, ScoredCustomer, Settings,
 };
-use churnguard_core::value;
+use churnguard_core::value::{self, btyd::Transaction};
 use churnguard_store::{failpoint, CustomerScoreRecord, RunRecord, Store};
 use polars::prelude::*;
 use serde::Serialize;
@@ -56,6 +56,10 @@ pub struct ScoreRunRequest {
     pub actor: String,
     /// Reject event dates after this day (defaults to today).
     pub as_of: Option<NaiveDate>,
+    /// `data` is a transaction log (`customer_id`, `date` and this amount
+    /// column), scored with BG/NBD and Gamma-Gamma fitted on it instead of a
+    /// model from the registry (customers without contracts).
+    pub transaction_amount: Option<String>,
 }
 
 /// What a scoring run did.
@@ -74,8 +78,7 @@ pub struct ScoreRunSummary {
 /// Everything a run reads before it computes: the model, the rows to score
 /// and what the store knows about earlier runs. The product of [`load`].
 pub struct LoadedRun {
-    manifest: Manifest,
-    model: FittedModel,
+    scorer: Scorer,
     prepared: Prepared,
     previous: HashMap<String, Previous>,
     existing: Vec<Intervention>,
@@ -92,6 +95,17 @@ pub struct LoadedRun {
     source: String,
 }
 
+/// What scores a run's customers.
+enum Scorer {
+    /// A model version from the registry, on feature rows.
+    Model {
+        manifest: Box<Manifest>,
+        model: Box<FittedModel>,
+    },
+    /// BG/NBD and Gamma-Gamma fitted on a transaction log at the snapshot.
+    Purchases(Vec<Transaction>),
+}
+
 impl LoadedRun {
     /// The snapshot being scored.
     pub fn snapshot(&self) -> NaiveDate {
@@ -100,7 +114,15 @@ impl LoadedRun {
 
     /// Customers to score.
     pub fn customers(&self) -> usize {
-        self.prepared.batch.len()
+        match &self.scorer {
+            Scorer::Model { .. } => self.prepared.batch.len(),
+            Scorer::Purchases(log) => {
+                let mut ids: Vec<i64> = log.iter().map(|t| t.customer_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.len()
+            }
+        }
     }
 }
 
@@ -574,6 +596,9 @@ fn longest_cooldown(config: &AppConfig) -> f64 {
 /// interventions the policy must see and the observed outcomes. The file
 /// and feature work runs on the blocking pool.
 pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> Result<LoadedRun> {
+    if let Some(amount) = &req.transaction_amount {
+        return load_purchases(req, amount, config, store).await;
+    }
     let owned = req.clone();
     let (manifest, model, baseline, prepared) = tokio::task::spawn_blocking(move || {
         let registry = Registry::open(&owned.registry)?;
@@ -622,8 +647,10 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
         HashMap::new()
     };
     Ok(LoadedRun {
-        manifest,
-        model,
+        scorer: Scorer::Model {
+            manifest: Box::new(manifest),
+            model: Box::new(model),
+        },
         prepared,
         previous,
         existing,
@@ -632,6 +659,99 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
         expected_churn,
         uplift,
         baseline,
+        source: req.data.display().to_string(),
+    })
+}
+
+/// [`load`] for a transaction log: no registry, no features. Uplift
+/// targeting needs a model's inputs, so it is refused up front.
+async fn load_purchases(
+    req: &ScoreRunRequest,
+    amount: &str,
+    config: &AppConfig,
+    store: &Store,
+) -> Result<LoadedRun> {
+    if config.interventions.targeting == interventions::Targeting::Uplift {
+        return Err(ServiceError::BadRequest(
+            "uplift targeting needs a model's inputs; a transaction log is targeted by risk × value (set interventions.targeting = \"value\")".into(),
+        ));
+    }
+    let (path, amount) = (req.data.clone(), amount.to_string());
+    let snapshot_flag = req.snapshot.clone();
+    let as_of = req.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let (log, snapshot) = tokio::task::spawn_blocking(move || -> Result<_> {
+        if !path.is_file() {
+            return Err(ServiceError::BadPath {
+                path,
+                message: "no such transaction log".into(),
+            });
+        }
+        let raw = data::read_raw(&path)?;
+        let log = value::btyd::transactions_from_frame(&raw, &amount).map_err(|e| {
+            ServiceError::BadPath {
+                path: path.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        if let Some(t) = log.iter().find(|t| t.date > as_of) {
+            return Err(ServiceError::BadPath {
+                path,
+                message: format!(
+                    "customer {} has a purchase on {}, after {as_of} (pass --as-of to allow it)",
+                    t.customer_id, t.date
+                ),
+            });
+        }
+        let last = log
+            .iter()
+            .map(|t| t.date)
+            .max()
+            .ok_or_else(|| ServiceError::BadPath {
+                path: path.clone(),
+                message: "the log holds no transactions".into(),
+            })?;
+        let snapshot = match snapshot_flag.as_deref() {
+            None | Some("latest") => last + chrono::Days::new(1),
+            Some(s) => parse_snapshot(s)?,
+        };
+        Ok((log, snapshot))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("loading the transaction log: {e}")))??;
+    let day = snapshot.format("%Y-%m-%d").to_string();
+    let previous = store.previous_scores(&day).await?;
+    let existing = store
+        .interventions_for_planning(run_clock(snapshot), longest_cooldown(config) + 1.0)
+        .await?;
+    let observed = store.outcome_records().await?;
+    let measured = {
+        let known: HashMap<i64, Option<bool>> = observed.iter().map(|(i, o)| (i.id, *o)).collect();
+        let records: Vec<Intervention> = observed.iter().map(|(i, _)| i.clone()).collect();
+        interventions::measured_effects(&interventions::summarise(&records, &known))
+    };
+    Ok(LoadedRun {
+        scorer: Scorer::Purchases(log),
+        prepared: Prepared {
+            batch: Batch {
+                ids: Vec::new(),
+                numeric_names: Vec::new(),
+                numeric: ndarray::Array2::zeros((0, 0)),
+                categorical_names: Vec::new(),
+                categorical: Vec::new(),
+            },
+            contexts: Vec::new(),
+            snapshot,
+            frame: DataFrame::empty(),
+            tables: None,
+            row_ids: false,
+        },
+        previous,
+        existing,
+        owner_save_rates: HashMap::new(),
+        expected_churn: HashMap::new(),
+        uplift: HashMap::new(),
+        baseline: None,
+        measured,
         source: req.data.display().to_string(),
     })
 }
@@ -645,10 +765,6 @@ pub fn compute(
     created_at: i64,
 ) -> Result<ComputedRun> {
     let prepared = &loaded.prepared;
-    let horizon = loaded
-        .manifest
-        .horizon_days
-        .unwrap_or(config.value.default_horizon_days);
     let snapshot = prepared.snapshot.format("%Y-%m-%d").to_string();
     let settings = Settings {
         scoring: &config.scoring,
@@ -656,15 +772,43 @@ pub fn compute(
         value: &config.value,
         policy: &config.interventions,
         clv_thresholds: None,
+        lifetime: None,
     };
-    let scored = scoring::score_customers(
-        &loaded.model,
-        horizon,
-        &prepared.batch,
-        &prepared.contexts,
-        &loaded.previous,
-        settings,
-    )?;
+    let (scored, horizon, model_id, model_family, purchases) = match &loaded.scorer {
+        Scorer::Model { manifest, model } => {
+            let horizon = manifest
+                .horizon_days
+                .unwrap_or(config.value.default_horizon_days);
+            let scored = scoring::score_customers(
+                model,
+                horizon,
+                &prepared.batch,
+                &prepared.contexts,
+                &loaded.previous,
+                Settings {
+                    lifetime: manifest.lifetime.as_ref(),
+                    ..settings
+                },
+            )?;
+            let family = manifest.family.name().to_string();
+            (scored, horizon, manifest.id.clone(), family, None)
+        }
+        Scorer::Purchases(log) => {
+            let (fit, scored) =
+                purchases::score_purchases(log, prepared.snapshot, &loaded.previous, settings)
+                    .map_err(|e| ServiceError::BadRequest(format!("{}: {e}", loaded.source)))?;
+            // P(alive) is "already gone", not a horizon's probability; the
+            // summary's horizon says over what CLV and actions count.
+            let horizon = config.value.default_horizon_days;
+            (
+                scored,
+                horizon,
+                fit.version(),
+                "bg/nbd".to_string(),
+                Some(fit),
+            )
+        }
+    };
     let now = run_clock(prepared.snapshot);
     let inputs: Vec<_> = scored.iter().map(ScoredCustomer::policy_input).collect();
     let plan = interventions::plan(
@@ -700,16 +844,21 @@ pub fn compute(
             .then_with(|| a.customer_id.cmp(&b.customer_id))
     });
 
-    let drift = loaded.baseline.as_ref().map(|b| {
-        let scores: Vec<f64> = scored.iter().map(|c| c.churn_probability).collect();
-        churnguard_core::monitor::drift(b, &prepared.batch, &scores, &config.monitoring.drift)
-    });
+    let drift = loaded
+        .baseline
+        .as_ref()
+        .filter(|_| matches!(loaded.scorer, Scorer::Model { .. }))
+        .map(|b| {
+            let scores: Vec<f64> = scored.iter().map(|c| c.churn_probability).collect();
+            churnguard_core::monitor::drift(b, &prepared.batch, &scores, &config.monitoring.drift)
+        });
     let mut summary = RunSummary {
         closed_recovered: plan.recovered.len(),
         expired: plan.expired.len(),
         horizon_days: horizon,
         drift,
         ids_are_row_numbers: prepared.row_ids,
+        purchases,
         ..RunSummary::default()
     };
     for r in &records {
@@ -799,8 +948,8 @@ pub fn compute(
         run_id: run_id.to_string(),
         created_at,
         snapshot_date: snapshot,
-        model_id: loaded.manifest.id.clone(),
-        model_family: loaded.manifest.family.name().to_string(),
+        model_id,
+        model_family,
         source: loaded.source.clone(),
         customers: scored.len(),
         summary,

@@ -161,6 +161,42 @@ fn current_on_validation(
     Ok((id, eval::roc_auc(&y, &p)))
 }
 
+/// The model's lifetime curve, fitted on every training row (event data
+/// only: the ladder needs a customer's rows at several snapshots). The
+/// probabilities are the model's own on rows it mostly trained on; the
+/// ladder's later windows regress *other* labels on them, which in-sample
+/// fit inflates far less than the first window's.
+fn lifetime_curve(
+    input: &TrainInput,
+    model: &churnguard_core::models::FittedModel,
+) -> Result<Option<churnguard_core::value::lifetime::LifetimeCurve>> {
+    use churnguard_core::value::lifetime::{LadderRows, LifetimeCurve};
+    let Some(snapshots) = &input.snapshots else {
+        return Ok(None);
+    };
+    let batch = &input.batch;
+    let probabilities = model.predict(batch)?;
+    let mrr: Option<Vec<f64>> = batch
+        .numeric_names
+        .iter()
+        .position(|n| n == "mrr")
+        .map(|j| batch.numeric.column(j).to_vec());
+    let segments = batch
+        .categorical_names
+        .iter()
+        .position(|n| n == "plan")
+        .map(|j| &batch.categorical[j]);
+    Ok(Some(LifetimeCurve::fit(LadderRows {
+        ids: &batch.ids,
+        snapshots,
+        labels: &input.labels,
+        probabilities: &probabilities,
+        mrr: mrr.as_deref(),
+        segments: segments.map(Vec::as_slice),
+        horizon_days: input.horizon_days,
+    })))
+}
+
 /// Trains, saves every family as a version, and decides the champion.
 pub fn train_run(req: &TrainRunRequest, learners: Learners<'_>) -> Result<TrainRunSummary> {
     let data = read_training_data(&req.data, req.schema.as_deref())?;
@@ -288,6 +324,7 @@ pub fn train_run(req: &TrainRunRequest, learners: Learners<'_>) -> Result<TrainR
             churn_type: r.churn_type.clone(),
             trials: r.trials.clone(),
             comparison: (i == report.champion).then(|| comparison.clone()),
+            lifetime: lifetime_curve(&data.input, &r.model)?,
         };
         // The baseline drift is measured against: every input and the
         // calibrated score on those rows.

@@ -6,6 +6,7 @@
 //! Pure, and shared by batch scoring (`churnguard score`) and online scoring
 //! (`POST /v1/score`): [`score_customers`] does the work for both.
 
+pub mod purchases;
 mod summary;
 
 use std::collections::HashMap;
@@ -271,6 +272,9 @@ pub struct Settings<'a> {
     /// CLV cut-offs to use; `None` takes them from this batch's own CLVs
     /// (batch runs), a server passes those of the latest batch run.
     pub clv_thresholds: Option<ClvThresholds>,
+    /// The model's lifetime curve (its manifest's), which values customers;
+    /// without one CLV falls back to a constant retention.
+    pub lifetime: Option<&'a value::lifetime::LifetimeCurve>,
 }
 
 /// Scores a batch. `contexts` line up with the batch's rows; `previous`
@@ -296,7 +300,13 @@ pub fn score_customers(
         .probabilities
         .iter()
         .zip(contexts)
-        .map(|(p, c)| value::clv(c.mrr.unwrap_or(0.0), *p, horizon_days, settings.value))
+        .map(|(p, c)| {
+            let mrr = c.mrr.unwrap_or(0.0);
+            match settings.lifetime {
+                Some(curve) => curve.clv(mrr, *p, c.segment.as_deref(), settings.value),
+                None => value::clv(mrr, *p, horizon_days, settings.value),
+            }
+        })
         .collect();
     let thresholds = settings
         .clv_thresholds

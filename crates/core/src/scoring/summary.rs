@@ -42,6 +42,10 @@ pub struct RunSummary {
     pub drift: Option<crate::monitor::DriftReport>,
     /// The data had no id column: each customer's id is its row number.
     pub ids_are_row_numbers: bool,
+    /// A transaction log's run: the BG/NBD and Gamma-Gamma fits it scored
+    /// with (churn risk is `1 − P(alive)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchases: Option<super::purchases::PurchaseFit>,
 }
 
 /// Where CLV/CAC falls below the configured minimum.

@@ -87,6 +87,14 @@ pub enum BtydError {
         /// Its value.
         value: f64,
     },
+    /// A transaction log's column is missing or a row's value is unreadable.
+    #[error("column `{column}`: {message}")]
+    BadColumn {
+        /// The column.
+        column: String,
+        /// What is wrong, naming the row where one is to blame.
+        message: String,
+    },
     /// The likelihood search did not settle.
     #[error("the {model} likelihood search did not converge after {evaluations} evaluations")]
     NotConverged {
@@ -118,6 +126,75 @@ pub struct Transaction {
     pub date: NaiveDate,
     /// Its value (revenue or margin), `>= 0`.
     pub amount: f64,
+}
+
+/// Reads a transaction log's rows: integer `customer_id`, `date` (a date,
+/// or text as `YYYY-MM-DD`) and the `amount` column. A row with a missing
+/// or unreadable value is an error naming the column and the row (counted
+/// from 1, the first data row), never dropped.
+pub fn transactions_from_frame(
+    frame: &polars::prelude::DataFrame,
+    amount: &str,
+) -> Result<Vec<Transaction>> {
+    use crate::data::columns;
+    use polars::prelude::DataType;
+    let bad = |column: &str, message: String| BtydError::BadColumn {
+        column: column.to_string(),
+        message,
+    };
+    let first_missing = |v: &[Option<bool>]| v.iter().position(|x| x.is_none());
+    let ids = columns::i64s(frame, "customer_id").map_err(|e| bad("customer_id", e))?;
+    let dates = match columns::days(frame, "date") {
+        Ok(d)
+            if frame
+                .column("date")
+                .map(|c| c.dtype() == &DataType::Date)
+                .unwrap_or(false) =>
+        {
+            d
+        }
+        _ => {
+            let parsed = frame
+                .column("date")
+                .map_err(|_| bad("date", "no such column".into()))?
+                .cast(&DataType::Date)
+                .map_err(|e| bad("date", e.to_string()))?;
+            let df = polars::prelude::DataFrame::new(frame.height(), vec![parsed])
+                .map_err(|e| bad("date", e.to_string()))?;
+            columns::days(&df, "date").map_err(|e| bad("date", e))?
+        }
+    };
+    let amounts = columns::f64s(frame, amount).map_err(|e| bad(amount, e))?;
+    for (name, present) in [
+        (
+            "customer_id",
+            ids.iter().map(|v| v.map(|_| true)).collect::<Vec<_>>(),
+        ),
+        ("date", dates.iter().map(|v| v.map(|_| true)).collect()),
+        (amount, amounts.iter().map(|v| v.map(|_| true)).collect()),
+    ] {
+        if let Some(row) = first_missing(&present) {
+            return Err(bad(
+                name,
+                format!(
+                    "row {} is empty or not readable as the column's type",
+                    row + 1
+                ),
+            ));
+        }
+    }
+    Ok(ids
+        .into_iter()
+        .zip(dates)
+        .zip(amounts)
+        .filter_map(|((id, day), amount)| {
+            Some(Transaction {
+                customer_id: id?,
+                date: crate::data::schema::date_from_days(day?),
+                amount: amount?,
+            })
+        })
+        .collect())
 }
 
 /// How purchases are grouped and time is measured: lifetimes' `freq` and

@@ -14,11 +14,16 @@
 //! ```
 //!
 //! the discounted margin of the months the customer is expected to stay.
+//! That is the fallback. A model trained on event data carries a
+//! [`lifetime::LifetimeCurve`] in its manifest: survival after the horizon
+//! learned from how risk regressed to the mean on its training snapshots,
+//! and revenue expansion per plan; scoring values customers with it.
 //! Pure: numbers and frames in, numbers out.
 
 pub mod btyd;
 pub mod cohorts;
 pub mod cox;
+pub mod lifetime;
 pub mod sbg;
 
 use std::collections::{BTreeMap, HashMap};

@@ -81,6 +81,7 @@ pub async fn score(
                     value: &c.value,
                     policy: &c.interventions,
                     clv_thresholds: baseline.clv_thresholds,
+                    lifetime: model.manifest.lifetime.as_ref(),
                 },
             )
             .map_err(|e| ApiError::of_kind(e.kind(), e.to_string()))?;
@@ -220,6 +221,7 @@ pub async fn scoring_run(
         run_id: None,
         actor: who.name.clone(),
         as_of: None,
+        transaction_amount: None,
     };
     // One run at a time. The guard is owned by the run's task, not by this
     // handler: when the request times out and this future is dropped, the
