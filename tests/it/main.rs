@@ -17,6 +17,7 @@ mod lifetime;
 mod models;
 mod monitor;
 mod properties;
+mod replicas;
 mod security;
 mod server;
 mod store;

@@ -78,7 +78,7 @@ async fn every_api_route_enforces_its_role() {
 }
 
 /// Signs in on the web app; returns the session cookie and the CSRF token.
-async fn sign_in(addr: std::net::SocketAddr, key: &str) -> (String, String) {
+pub(crate) async fn sign_in(addr: std::net::SocketAddr, key: &str) -> (String, String) {
     let r = raw(addr, "POST", "/login", None, &format!("api_key={key}")).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let cookie = r
@@ -100,7 +100,7 @@ async fn sign_in(addr: std::net::SocketAddr, key: &str) -> (String, String) {
 }
 
 /// A form request with an optional cookie.
-async fn raw(
+pub(crate) async fn raw(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,
@@ -360,4 +360,28 @@ pub fn terminate(pid: u32) {
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_outlive_a_restart_but_not_their_key() {
+    let base = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let (first, _) = start(config(&base.join("models"), &store, None)).await;
+    let (cookie, _) = sign_in(first, READER).await;
+    // Another process on the same store (a restart, or a second replica)
+    // knows the session.
+    let (second, _) = start(config(&base.join("models"), &store, None)).await;
+    assert_eq!(raw(second, "GET", "/", Some(&cookie), "").await.status, 200);
+    // Without the reader key in its configuration (revoked), the same
+    // session is signed out.
+    let mut revoked = config(&base.join("models"), &store, None);
+    revoked.serve.keys.retain(|k| k.role != "reader");
+    let (third, _) = start(revoked).await;
+    let page = raw(third, "GET", "/", Some(&cookie), "").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.header("location"), Some("/login"));
+    // A forged cookie is nobody.
+    let forged = raw(second, "GET", "/", Some("cg_session=00ff"), "").await;
+    assert_eq!(forged.status, 303);
 }

@@ -33,7 +33,8 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Role> {
+    /// The role of a name, as [`Role::name`] gives it.
+    pub fn parse(s: &str) -> Option<Role> {
         match s {
             "reader" => Some(Role::Reader),
             "scorer" => Some(Role::Scorer),
@@ -166,6 +167,18 @@ impl KeyRing {
     /// Whether any key is configured (or the ring is open).
     pub fn usable(&self) -> bool {
         self.open || !self.entries.is_empty()
+    }
+
+    /// Whether a key named `name` with `role` is still configured: a web
+    /// session outlives restarts (it is in the store), so each page checks
+    /// that the key it was made with has not been revoked or changed role.
+    pub fn grants(&self, name: &str, role: Role) -> bool {
+        if self.open {
+            return name == "anonymous" && role == Role::Admin;
+        }
+        self.entries
+            .iter()
+            .any(|e| e.name == name && e.role == role)
     }
 
     /// Who a presented key belongs to. Every digest is compared, in constant time.

@@ -68,6 +68,14 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         openapi::VERSION_HEADER,
         axum::http::HeaderValue::from_static(openapi::API_VERSION),
     );
+    // Every answer names the model version serving it (scoring answers
+    // have set the one that scored them already).
+    if !resp.headers().contains_key(state::MODEL_VERSION_HEADER) {
+        if let Some(m) = state.active.load().as_ref() {
+            resp.headers_mut()
+                .insert(state::MODEL_VERSION_HEADER, m.version_header.clone());
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     let status = resp.status().as_u16();
     state
@@ -258,7 +266,6 @@ pub async fn build_state(
         run_lock: Arc::new(tokio::sync::Mutex::new(())),
         heavy: Arc::new(tokio::sync::Semaphore::new(2)),
         rejected: std::sync::Mutex::new(None),
-        sessions: web::Sessions::default(),
         config,
         serve,
     });

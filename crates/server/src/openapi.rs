@@ -162,6 +162,10 @@ pub fn document(model: Option<&LoadedModel>, max_batch: usize) -> Value {
         "description": "The API's version",
         "schema": {"type": "string", "example": API_VERSION}
     });
+    let model_version_header = json!({
+        "description": "The model version serving (on a scoring answer: the one that scored it); absent while no model is loaded",
+        "schema": {"type": "string"}
+    });
     let idempotency_header = json!({
         "name": "Idempotency-Key",
         "in": "header",
@@ -222,11 +226,14 @@ pub fn document(model: Option<&LoadedModel>, max_batch: usize) -> Value {
                 if !described {
                     response.insert("description".into(), json!(default_description(status)));
                 }
-                response
+                if let Some(h) = response
                     .entry("headers")
                     .or_insert_with(|| json!({}))
                     .as_object_mut()
-                    .map(|h| h.insert("API-Version".into(), version_header.clone()));
+                {
+                    h.insert("API-Version".into(), version_header.clone());
+                    h.insert("Model-Version".into(), model_version_header.clone());
+                }
             }
         }
     }

@@ -128,7 +128,12 @@ pub struct LoadedModel {
     pub horizon_days: u32,
     /// The records it takes.
     pub schema: RecordSchema,
+    /// Its id as the `Model-Version` response header, built once.
+    pub version_header: axum::http::HeaderValue,
 }
+
+/// The response header naming the model version that produced an answer.
+pub const MODEL_VERSION_HEADER: &str = "model-version";
 
 /// What online scores are compared with: the latest scoring run.
 #[derive(Debug, Default)]
@@ -174,8 +179,6 @@ pub struct AppState {
     pub heavy: Arc<tokio::sync::Semaphore>,
     /// Champion ids that failed to load, not retried by the watcher.
     pub rejected: std::sync::Mutex<Option<String>>,
-    /// Web sessions.
-    pub sessions: super::web::Sessions,
 }
 
 impl std::fmt::Debug for AppState {
@@ -265,11 +268,18 @@ pub fn load_model(
             )))
         }
     }
+    let version_header = axum::http::HeaderValue::from_str(&manifest.id).map_err(|_| {
+        ApiError::ModelRejected(format!(
+            "model id {:?} cannot be sent in a header (visible ASCII only)",
+            manifest.id
+        ))
+    })?;
     Ok(LoadedModel {
         horizon_days: manifest.horizon_days.unwrap_or(default_horizon),
         manifest,
         model,
         schema,
+        version_header,
     })
 }
 

@@ -16,6 +16,7 @@ mod audit;
 mod bulk;
 mod idempotency;
 mod records;
+mod sessions;
 mod statements;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub use records::{
     bad_cursor, CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter,
     RiskListPage, RunRecord, StaffOutcome, StoredIntervention, SORTABLE,
 };
+pub use sessions::WebSession;
 use statements::WriteStatements;
 
 use churnguard_core::error::{ErrorKind, HasKind};
@@ -237,6 +239,12 @@ const MIGRATIONS: &[Migration] = &[
         description: "answers of state-changing requests by idempotency key",
         sqlite: include_str!("../migrations/sqlite/0004_idempotency.sql"),
         postgres: include_str!("../migrations/postgres/0004_idempotency.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "web sessions shared by every replica",
+        sqlite: include_str!("../migrations/sqlite/0005_web_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0005_web_sessions.sql"),
     },
 ];
 
@@ -459,6 +467,15 @@ impl Store {
             url: self.url.clone(),
             message: e.to_string(),
         };
+        // Under the same lock as the migrations: two replicas creating the
+        // table at once would collide in PostgreSQL's catalog.
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7426001)")
+                .execute(&mut *tx)
+                .await
+                .map_err(q("migration lock"))?;
+        }
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS churnguard_migrations (
                 version BIGINT PRIMARY KEY,
@@ -467,9 +484,10 @@ impl Store {
                 applied_at BIGINT NOT NULL
             )",
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
         for m in MIGRATIONS {
             let sql = match self.backend {
                 Backend::Sqlite => m.sqlite,

@@ -124,11 +124,16 @@ pub async fn score(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??
     };
-    Ok((
+    let mut response = (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         json,
     )
-        .into_response())
+        .into_response();
+    // The version that scored, even if a reload swapped it meanwhile.
+    response
+        .headers_mut()
+        .insert(state::MODEL_VERSION_HEADER, model.version_header.clone());
+    Ok(response)
 }
 
 /// A scoring run to start.

@@ -10,8 +10,7 @@ mod charts;
 mod pages;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{Form, FromRequestParts, Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
@@ -45,13 +44,6 @@ pub struct Session {
     pub owner: Option<String>,
     /// The token every form must send back.
     pub csrf: String,
-    expires: Instant,
-}
-
-/// Sessions in memory (a restart signs everyone out).
-#[derive(Debug, Default)]
-pub struct Sessions {
-    inner: Mutex<HashMap<String, Session>>,
 }
 
 fn random_token() -> String {
@@ -61,39 +53,42 @@ fn random_token() -> String {
     hex::encode(b)
 }
 
-impl Sessions {
-    fn create(&self, name: String, role: Role, owner: Option<String>) -> (String, Session) {
-        let s = Session {
-            name,
-            role,
-            owner,
-            csrf: random_token(),
-            expires: Instant::now() + Duration::from_secs(SESSION_HOURS * 3600),
-        };
-        let id = random_token();
-        let mut map = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, v| v.expires > Instant::now());
-        map.insert(id.clone(), s.clone());
-        (id, s)
-    }
+/// Sessions live in the store, keyed by the SHA-256 of the cookie's token:
+/// every replica sharing the store knows a session made on any of them, a
+/// sign-out on one ends it on all, and a restart signs nobody out.
+fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
 
-    fn get(&self, id: &str) -> Option<Session> {
-        let map = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(id).filter(|s| s.expires > Instant::now()).cloned()
-    }
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
 
-    fn remove(&self, id: &str) {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
-    }
+/// Starts a session; returns the cookie's token.
+async fn create_session(
+    state: &AppState,
+    name: String,
+    role: Role,
+    owner: Option<String>,
+) -> Result<String, ApiError> {
+    let token = random_token();
+    let now = unix_now();
+    state
+        .store
+        .create_web_session(
+            &token_hash(&token),
+            &churnguard_store::WebSession {
+                name,
+                role: role.name().to_string(),
+                owner,
+                csrf: random_token(),
+                expires_at: now + (SESSION_HOURS * 3600) as i64,
+            },
+            now,
+        )
+        .await?;
+    Ok(token)
 }
 
 /// The headers every HTML page carries.
@@ -140,9 +135,29 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// The signed-in session, if any (pages redirect to the sign-in page without one).
-fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    cookie_value(headers).and_then(|id| state.sessions.get(&id))
+/// The signed-in session, if any (pages redirect to the sign-in page
+/// without one); an error when the store cannot be read.
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
+    let Some(token) = cookie_value(headers) else {
+        return Ok(None);
+    };
+    let Some(s) = state
+        .store
+        .web_session(&token_hash(&token), unix_now())
+        .await?
+    else {
+        return Ok(None);
+    };
+    // A role this build does not know (a downgrade), or a key revoked or
+    // given another role since, signs the user out.
+    Ok(Role::parse(&s.role)
+        .filter(|role| state.keys.grants(&s.name, *role))
+        .map(|role| Session {
+            name: s.name,
+            role,
+            owner: s.owner,
+            csrf: s.csrf,
+        }))
 }
 
 /// The signed-in user of a page. A request without a session never reaches
@@ -156,9 +171,11 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Signed {
         parts: &mut axum::http::request::Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        session(state, &parts.headers)
-            .map(Signed)
-            .ok_or_else(|| redirect("/login"))
+        match session(state, &parts.headers).await {
+            Ok(Some(s)) => Ok(Signed(s)),
+            Ok(None) => Err(redirect("/login")),
+            Err(e) => Err(page_error(None, e)),
+        }
     }
 }
 
@@ -254,8 +271,10 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
 }
 
 async fn login_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if session(&state, &headers).is_some() {
-        return redirect("/");
+    match session(&state, &headers).await {
+        Ok(Some(_)) => return redirect("/"),
+        Ok(None) => {}
+        Err(e) => return page_error(None, e),
     }
     html_response(StatusCode::OK, pages::login(None))
 }
@@ -277,7 +296,10 @@ async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> 
                 .iter()
                 .find(|k| k.name == c.name)
                 .and_then(|k| k.owner.clone());
-            let (id, _) = state.sessions.create(c.name.clone(), c.role, owner);
+            let id = match create_session(&state, c.name.clone(), c.role, owner).await {
+                Ok(id) => id,
+                Err(e) => return page_error(None, e),
+            };
             tracing::info!(who = %c.name, role = c.role.name(), "signed in");
             let mut r = redirect("/");
             let secure = if state.serve.secure_cookies {
@@ -317,7 +339,9 @@ async fn logout(
     SignedForm(_, _): SignedForm<CsrfForm>,
 ) -> Response {
     if let Some(id) = cookie_value(&headers) {
-        state.sessions.remove(&id);
+        if let Err(e) = state.store.delete_web_session(&token_hash(&id)).await {
+            return page_error(None, e.into());
+        }
     }
     let mut r = redirect("/login");
     r.headers_mut().insert(
