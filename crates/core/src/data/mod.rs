@@ -475,10 +475,50 @@ pub fn load_tables(dir: &Path, opts: LoadOptions) -> Result<Tables> {
             table: spec.name.to_string(),
         })?;
         let raw = read_raw(&path)?;
-        let typed = validate::check_table(spec, raw, &path, opts.as_of)?;
-        frames.push((path, typed));
+        frames.push(validate::check_table(spec, raw, &path, opts.as_of)?);
     }
-    let mut it = frames.into_iter().map(|(_, df)| df);
+    assemble(frames, dir)
+}
+
+/// Validates a company's event tables held in memory (the Python package
+/// passes them so): `tables` maps each table's name to its bytes in
+/// `format`. Errors name the table as `<memory>/<table>.<ext>`.
+pub fn tables_from_bytes(
+    tables: &std::collections::HashMap<String, &[u8]>,
+    format: Format,
+    opts: LoadOptions,
+) -> Result<Tables> {
+    let dir = Path::new("<memory>");
+    if let Some(unknown) = tables
+        .keys()
+        .find(|name| !TABLES.iter().any(|spec| spec.name == name.as_str()))
+    {
+        return Err(DataError::BadSchema {
+            path: dir.join(unknown),
+            message: format!(
+                "`{unknown}` is not an event table (expected {})",
+                TABLES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    let mut frames = Vec::with_capacity(TABLES.len());
+    for spec in TABLES {
+        let bytes = tables
+            .get(spec.name)
+            .ok_or_else(|| DataError::MissingTable {
+                dir: dir.to_path_buf(),
+                table: spec.name.to_string(),
+            })?;
+        let name = dir.join(format!("{}.{}", spec.name, format.extension()));
+        let raw = read_raw_bytes(bytes, format, &name)?;
+        frames.push(validate::check_table(spec, raw, &name, opts.as_of)?);
+    }
+    assemble(frames, dir)
+}
+
+/// The typed tables, in the order of [`TABLES`], as a checked [`Tables`].
+fn assemble(frames: Vec<DataFrame>, dir: &Path) -> Result<Tables> {
+    let mut it = frames.into_iter();
     let mut next = || it.next().expect("one frame per table");
     let tables = Tables {
         customers: next(),
