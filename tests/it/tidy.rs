@@ -392,6 +392,7 @@ fn ci_runs_the_readme_test_command_and_requires_what_tests_may_skip() {
         "CHURNGUARD_REQUIRE_POSTGRES=1",
         "CHURNGUARD_REQUIRE_FAULTS=1",
         "CHURNGUARD_REQUIRE_SHARED_DATA=1",
+        "CHURNGUARD_REQUIRE_SPARK=1",
     ] {
         assert!(ci.contains(flag), ".ci/run must set {flag}");
     }
