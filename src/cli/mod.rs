@@ -77,6 +77,26 @@ pub enum Command {
     Retention(lifetime::RetentionArgs),
     /// Run the main job on the embedded default data: generate, features, train, score, act, KPI.
     Demo(DemoArgs),
+    /// Split an event-table directory by customer into N hive-style parts (part=K/) that
+    /// `features` then processes one at a time, in memory bounded by a part.
+    Partition(PartitionArgs),
+}
+
+/// Flags of `churnguard partition`.
+#[derive(Debug, clap::Args)]
+pub struct PartitionArgs {
+    /// Directory holding the event tables.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Number of parts (a customer's part: stable hash of its id mod N).
+    #[arg(long)]
+    pub partitions: u32,
+    /// Output directory: part=0/ .. part=N-1/ and partitions.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Reject dates after this day as future dates (default: today).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
 }
 
 /// Flags of `churnguard generate`.
@@ -283,6 +303,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Serve(args) => actions::serve(&args),
         Command::Keys(cmd) => actions::keys(&cmd),
         Command::Demo(args) => demo(&args),
+        Command::Partition(args) => partition(&args),
     }
 }
 
@@ -340,7 +361,104 @@ fn load_options(as_of: Option<NaiveDate>) -> LoadOptions {
     as_of.map_or_else(LoadOptions::default, |as_of| LoadOptions { as_of })
 }
 
+fn partition(args: &PartitionArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let m = data::partition::write_partitioned(
+        &args.data,
+        &args.out,
+        args.partitions,
+        load_options(args.as_of),
+    )?;
+    let sizes: Vec<String> = m.customers.iter().map(usize::to_string).collect();
+    println!(
+        "partition: {} customers into {} parts under {} (customers per part: {}) in {:.2?}; data {} .. {}",
+        m.customers.iter().sum::<usize>(),
+        m.partitions,
+        args.out.display(),
+        sizes.join(", "),
+        t0.elapsed(),
+        m.first_signup,
+        m.data_end
+    );
+    Ok(())
+}
+
+/// `features` on a partitioned folder: one part at a time, each part's rows
+/// streamed into the output file, so memory holds one part.
+fn build_partitioned_features(
+    args: &FeaturesArgs,
+    m: &data::partition::PartitionManifest,
+) -> Result<()> {
+    let t0 = Instant::now();
+    let snapshots: Vec<NaiveDate> = if args.snapshots.is_empty() {
+        features::snapshots_between(m.first_signup, m.data_end, args.horizon, args.every_months)?
+    } else {
+        args.snapshots
+            .iter()
+            .map(|s| {
+                if s == "latest" {
+                    Ok(m.data_end + chrono::Duration::days(1))
+                } else {
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                        UsageError(format!("--snapshot {s:?}: expected YYYY-MM-DD or `latest`"))
+                            .into()
+                    })
+                }
+            })
+            .collect::<Result<_>>()?
+    };
+    if data::Format::from_path(&args.out) != Some(data::Format::Parquet) {
+        return Err(UsageError(format!(
+            "--out {}: a partitioned run writes Parquet (.parquet)",
+            args.out.display()
+        ))
+        .into());
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        data::create_dir(dir)?;
+    }
+    let params = FeatureParams {
+        snapshots: snapshots.clone(),
+        horizon_days: args.horizon,
+    };
+    let mut sink = data::ParquetSink::new(&args.out);
+    let (mut labelled, mut churned) = (0usize, 0i64);
+    for k in 0..m.partitions {
+        let dir = data::partition::part_dir(&args.data, k);
+        let tables = data::load_tables(&dir, load_options(args.as_of))?;
+        let table = features::build_features(&tables, &params)?;
+        let c = table.column("churned")?.i32()?;
+        labelled += c.len() - c.null_count();
+        churned += c.iter().flatten().map(i64::from).sum::<i64>();
+        sink.write(&table)?;
+    }
+    let rows = sink.finish()?;
+    data::write_text(
+        &PathBuf::from(format!("{}.schema.json", args.out.display())),
+        &features::schema_json(args.horizon),
+    )?;
+    println!(
+        "features: {rows} rows at {} snapshot(s) ({} .. {}) from {} parts into {} in {:.2?}",
+        snapshots.len(),
+        snapshots.first().expect("at least one"),
+        snapshots.last().expect("at least one"),
+        m.partitions,
+        args.out.display(),
+        t0.elapsed()
+    );
+    if labelled > 0 {
+        println!(
+            "  labelled rows: {labelled}, churned: {churned} ({:.2}%)",
+            100.0 * churned as f64 / labelled as f64
+        );
+    }
+    Ok(())
+}
+
 fn build_features(args: &FeaturesArgs) -> Result<()> {
+    if let Some(m) = data::partition::read_manifest(&args.data)? {
+        return build_partitioned_features(args, &m);
+    }
     let t0 = Instant::now();
     let tables = data::load_tables(&args.data, load_options(args.as_of))?;
     let snapshots = parse_snapshots(args, &tables)?;

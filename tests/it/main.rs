@@ -16,6 +16,7 @@ mod idempotency;
 mod lifetime;
 mod models;
 mod monitor;
+mod partition;
 mod properties;
 mod replicas;
 mod security;

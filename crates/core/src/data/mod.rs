@@ -10,6 +10,7 @@
 
 pub mod columns;
 pub mod flat;
+pub mod partition;
 pub mod schema;
 pub mod synthetic;
 mod validate;
@@ -327,24 +328,25 @@ impl Tables {
 
     /// The last date any event table mentions: the end of observed data.
     pub fn data_end(&self) -> Option<chrono::NaiveDate> {
-        let mut end: Option<i32> = None;
-        for (name, df) in self.iter() {
-            let spec = schema::table(name).expect("every table has a spec");
-            let events = spec.columns.iter().filter(|c| {
-                c.kind == ColumnKind::Date && !schema::SCHEDULED_DATES.contains(&c.name)
-            });
-            for col in events {
-                if let Ok(c) = df.column(col.name) {
-                    if let Ok(days) = c.cast(&DataType::Int32) {
-                        if let Ok(Some(m)) = days.i32().map(|ca| ca.max()) {
-                            end = Some(end.map_or(m, |e| e.max(m)));
-                        }
-                    }
-                }
-            }
-        }
-        end.map(schema::date_from_days)
+        self.iter()
+            .filter_map(|(name, df)| table_data_end(name, df))
+            .max()
+            .map(schema::date_from_days)
     }
+}
+
+/// The last event date (days since 1970) one table mentions (scheduled
+/// dates such as invoices' due dates are not events).
+pub(crate) fn table_data_end(name: &str, df: &DataFrame) -> Option<i32> {
+    let spec = schema::table(name)?;
+    spec.columns
+        .iter()
+        .filter(|c| c.kind == ColumnKind::Date && !schema::SCHEDULED_DATES.contains(&c.name))
+        .filter_map(|col| {
+            let days = df.column(col.name).ok()?.cast(&DataType::Int32).ok()?;
+            days.i32().ok()?.max()
+        })
+        .max()
 }
 
 /// Where a table lives in a data directory: Parquet is preferred to CSV.
@@ -609,6 +611,97 @@ pub fn write_frame(df: &mut DataFrame, path: &Path) -> Result<()> {
         return Err(e);
     }
     fs_err::rename(&tmp, path).map_err(io)
+}
+
+/// A Parquet file written one frame at a time (partitioned runs stream
+/// their results into it), published atomically by [`ParquetSink::finish`]:
+/// until then the rows go to a hidden temporary file beside it. Every frame
+/// is cast to the first one's column types.
+pub struct ParquetSink {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: Option<(
+        polars::io::parquet::write::BatchedWriter<fs_err::File>,
+        Schema,
+    )>,
+    rows: usize,
+}
+
+impl ParquetSink {
+    /// A sink for `path` (nothing is written before the first frame).
+    pub fn new(path: &Path) -> ParquetSink {
+        ParquetSink {
+            path: path.to_path_buf(),
+            tmp: tmp_path(path),
+            writer: None,
+            rows: 0,
+        }
+    }
+
+    /// Appends a frame's rows.
+    pub fn write(&mut self, df: &DataFrame) -> Result<()> {
+        let context = format!("writing {}", self.path.display());
+        if self.writer.is_none() {
+            let file = fs_err::File::create(&self.tmp).map_err(|error| DataError::Io {
+                path: self.path.clone(),
+                error,
+            })?;
+            let schema = df.schema().as_ref().clone();
+            // Unbuffered: the writer emits whole pages, and a BufWriter
+            // dropped inside polars' writer would swallow a failed flush.
+            let writer = ParquetWriter::new(file)
+                .with_compression(ParquetCompression::Snappy)
+                .batched(&schema)
+                .map_err(DataError::polars(context.clone()))?;
+            self.writer = Some((writer, schema));
+        }
+        let (writer, schema) = self.writer.as_mut().expect("created above");
+        let columns = schema
+            .iter()
+            .map(|(name, dtype)| df.column(name).and_then(|c| c.cast(dtype)))
+            .collect::<PolarsResult<Vec<Column>>>()
+            .map_err(DataError::polars(context.clone()))?;
+        let mut frame =
+            DataFrame::new(df.height(), columns).map_err(DataError::polars(context.clone()))?;
+        frame.align_chunks_par();
+        writer
+            .write_batch(&frame)
+            .map_err(DataError::polars(context))?;
+        self.rows += df.height();
+        Ok(())
+    }
+
+    /// Closes the file and moves it into place; returns the rows written.
+    /// A sink that saw no frame writes nothing.
+    pub fn finish(mut self) -> Result<usize> {
+        let Some((writer, _)) = self.writer.take() else {
+            return Ok(0);
+        };
+        let io = |error| DataError::Io {
+            path: self.path.clone(),
+            error,
+        };
+        writer.finish().map_err(DataError::polars(format!(
+            "writing {}",
+            self.path.display()
+        )))?;
+        drop(writer);
+        fs_err::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        fs_err::rename(&self.tmp, &self.path).map_err(io)?;
+        Ok(self.rows)
+    }
+}
+
+impl Drop for ParquetSink {
+    fn drop(&mut self) {
+        // Unfinished (an error on the way): leave no half file behind.
+        if let Some((writer, _)) = self.writer.take() {
+            drop(writer);
+            let _ = fs_err::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Writes text atomically (temp file, then rename).

@@ -185,6 +185,18 @@ pub fn default_snapshots(
         .min()
         .map(date_from_days)
         .ok_or_else(|| FeatureError::NoSnapshots("no customers".into()))?;
+    snapshots_between(first, end, horizon_days, every_months)
+}
+
+/// [`default_snapshots`] for a company whose first signup and data end are
+/// known (a partitioned folder records them: one partition's are not the
+/// company's).
+pub fn snapshots_between(
+    first: NaiveDate,
+    end: NaiveDate,
+    horizon_days: u32,
+    every_months: u32,
+) -> Result<Vec<NaiveDate>> {
     let last = end - chrono::Duration::days(horizon_days as i64 - 1);
     let mut out = Vec::new();
     let mut s = first + Months::new(6);
