@@ -150,6 +150,11 @@ try {
     assert(await page.locator("svg.history").isVisible(), "no history chart");
     assert(await page.getByRole("heading", { name: "Top reasons" }).isVisible(), "no reasons");
     assert(await page.getByText("CLV / CAC").isVisible(), "no CLV/CAC");
+    // The serving model's lifetime curve: how long the customer may stay,
+    // and the CLV formula in a sentence.
+    assert(await page.getByRole("heading", { name: "How long they may stay" }).isVisible(), "no survival section");
+    assert(await page.getByRole("img", { name: /still being a customer/ }).isVisible(), "no survival curve");
+    assert(/Expected to stay about \d+ more months/.test(await page.locator("#h-stay + p").innerText()), "no expected months");
     await page.screenshot({ path: join(OUT, "customer.png"), fullPage: true });
   });
 

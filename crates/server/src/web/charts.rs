@@ -93,6 +93,35 @@ pub fn history_line(points: &[(String, f64)]) -> Markup {
     }
 }
 
+/// A survival curve: the probability of still being a customer after each
+/// month (`points[t]` is month `t + 1`), with year marks.
+pub fn survival_line(points: &[f64]) -> Markup {
+    let (w, h, pad) = (480.0, 160.0, 30.0);
+    let n = points.len().max(1);
+    let x = |t: f64| pad + (w - 2.0 * pad) * t / n as f64;
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * v.clamp(0.0, 1.0);
+    let line: String = std::iter::once((0.0, 1.0))
+        .chain(points.iter().enumerate().map(|(i, v)| ((i + 1) as f64, *v)))
+        .map(|(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    html! {
+        svg.survival viewBox=(format!("0 0 {w} {h}")) width=(w) height=(h) role="img" aria-label="Chance of still being a customer, month by month" {
+            @for level in [0.5, 1.0] {
+                line x1=(pad) x2=(w - pad) y1=(y(level)) y2=(y(level)) stroke="#d0d7de" stroke-dasharray="4 3" {}
+                text x="2" y=(y(level) + 4.0) font-size="10" fill="#57606a" { (format!("{:.0}%", 100.0 * level)) }
+            }
+            polyline points=(line) fill="none" stroke="#0969da" stroke-width="2" {}
+            @for year in (12..=n).step_by(12) {
+                circle cx=(x(year as f64)) cy=(y(points[year - 1])) r="3" fill="#0969da" {
+                    title { (format!("after {} year(s): {:.0}%", year / 12, 100.0 * points[year - 1])) }
+                }
+                text x=(x(year as f64)) y=(h - 8.0) font-size="10" text-anchor="middle" fill="#57606a" { (format!("{}y", year / 12)) }
+            }
+        }
+    }
+}
+
 /// A baseline-against-now histogram: per bin, the training baseline's share
 /// (grey) beside the latest run's (blue), for one input.
 pub fn drift_bars(name: &str, expected: &[f64], actual: &[f64], bins: &[String]) -> Markup {

@@ -631,6 +631,15 @@ async fn customer_page(
             .into_iter()
             .map(|r| row_of(r.intervention, r.outcome, now))
             .collect(),
+        lifetime: state.active.load_full().and_then(|m| {
+            let curve = m.manifest.lifetime.as_ref()?;
+            let months = state.config.value.months.max(12);
+            Some((
+                m.manifest.id.clone(),
+                curve.survival(latest.churn_probability, months),
+                curve.expected_months(latest.churn_probability),
+            ))
+        }),
         flash: flash.done.as_deref().map(|d| {
             if d == "outcome" {
                 "Outcome recorded."

@@ -321,6 +321,9 @@ pub struct CustomerView<'a> {
     pub interventions: Vec<InterventionRow>,
     /// A message after an action.
     pub flash: Option<&'a str>,
+    /// From the serving model's lifetime curve at the latest probability:
+    /// the model version, survival month by month, expected months.
+    pub lifetime: Option<(String, Vec<f64>, f64)>,
 }
 
 /// One customer: gauge, components, history, reasons, value, interventions.
@@ -366,6 +369,16 @@ pub fn customer(session: &Session, v: &CustomerView<'_>) -> Markup {
             section aria-labelledby="h-history" {
                 h2 #h-history { "Health history" }
                 (charts::history_line(&v.history))
+            }
+            @if let Some((version, curve, months)) = &v.lifetime {
+                section aria-labelledby="h-stay" {
+                    h2 #h-stay { "How long they may stay" }
+                    p { (format!("Expected to stay about {months:.0} more months.")) " "
+                        "CLV adds up, month by month, the chance of still being a customer (below) × margin × MRR, "
+                        "with the plan's usual growth, discounted; expected loss is the churn probability × CLV." }
+                    (charts::survival_line(curve))
+                    p.muted { (format!("From model {version}'s lifetime curve, learned from how customers with this risk fared later.")) }
+                }
             }
             section aria-labelledby="h-iv" {
                 h2 #h-iv { "Interventions" }
