@@ -218,6 +218,16 @@ try {
     await page.screenshot({ path: join(OUT, "report.png"), fullPage: true });
   });
 
+  await check("the retention page draws cohorts, observed against projected", async () => {
+    await page.goto(`${base}/`);
+    await page.getByRole("link", { name: "Retention" }).click();
+    await page.waitForURL(/\/retention$/);
+    assert(await page.getByRole("img", { name: /observed and projected/ }).isVisible(), "no cohort chart");
+    assert((await page.locator("svg.cohorts polyline").count()) >= 2, "no cohort curves");
+    assert((await page.locator("table tbody tr").count()) > 3, "no cohort rows");
+    await page.screenshot({ path: join(OUT, "retention.png"), fullPage: true });
+  });
+
   await check("the monitoring page shows drift against the training baseline", async () => {
     await page.goto(`${base}/monitoring`);
     assert(await page.getByRole("heading", { name: /^Verdict: / }).isVisible(), "no verdict");

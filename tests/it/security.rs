@@ -174,6 +174,7 @@ async fn pages_need_a_session_forms_need_the_token_and_the_role() {
         "/kpi",
         "/models",
         "/monitoring",
+        "/retention",
         "/customers/1",
         "/risk-list.csv",
     ] {
@@ -193,9 +194,26 @@ async fn pages_need_a_session_forms_need_the_token_and_the_role() {
 
     let (cookie, token) = sign_in(addr, READER).await;
     assert!(cookie.starts_with("cg_session="));
-    for page in ["/", "/interventions", "/kpi", "/models", "/monitoring"] {
+    for page in [
+        "/",
+        "/interventions",
+        "/kpi",
+        "/models",
+        "/monitoring",
+        "/retention",
+    ] {
         let r = raw(addr, "GET", page, Some(&cookie), "").await;
         assert_eq!(r.status, 200, "{page} as reader");
+        if page == "/retention" {
+            // The run's cohorts: observed against projected, drawn and tabled.
+            for part in [
+                "Retention by signup month",
+                "Retention by signup cohort: observed and projected",
+                "Projected at 12 months",
+            ] {
+                assert!(r.body.contains(part), "/retention lacks {part:?}");
+            }
+        }
         if page == "/interventions" {
             for part in [
                 "By playbook",

@@ -756,6 +756,9 @@ async fn load_purchases(
     })
 }
 
+/// Months each cohort's retention is projected to (stored with the run).
+const COHORT_PERIODS: u32 = 24;
+
 /// Scores every customer, plans interventions, builds the scorecards and
 /// the summary. Pure: no I/O, the same inputs give the same run.
 pub fn compute(
@@ -880,6 +883,17 @@ pub fn compute(
     let mut scorecards = Vec::new();
     if let Some(tables) = &prepared.tables {
         let s = days_from_date(prepared.snapshot);
+        // Cohorts as of the day before the snapshot: what the data has seen.
+        summary.cohorts = value::cohorts::cohort_retention(
+            &tables.customers,
+            &tables.churn_events,
+            s - 1,
+            COHORT_PERIODS,
+        )
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))?
+        .into_iter()
+        .filter(|c| c.plan == "all")
+        .collect();
         summary.revenue_churn_90d = Some(value::revenue_churn(
             &tables.customers,
             &tables.subscriptions,

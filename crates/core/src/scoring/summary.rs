@@ -46,6 +46,10 @@ pub struct RunSummary {
     /// with (churn risk is `1 − P(alive)`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purchases: Option<super::purchases::PurchaseFit>,
+    /// Retention by signup month (all plans), observed and projected by the
+    /// shifted-beta-geometric model (event data only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<crate::value::cohorts::CohortRetention>,
 }
 
 /// Where CLV/CAC falls below the configured minimum.

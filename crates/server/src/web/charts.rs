@@ -122,6 +122,53 @@ pub fn survival_line(points: &[f64]) -> Markup {
     }
 }
 
+/// Cohort curves: each cohort's observed survival (solid) and its
+/// projection (dashed), months on the x axis.
+pub fn cohort_lines(cohorts: &[&churnguard_core::value::cohorts::CohortRetention]) -> Markup {
+    const COLOURS: [&str; 6] = [
+        "#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e",
+    ];
+    let (w, h, pad, right) = (600.0, 220.0, 30.0, 60.0);
+    let months = cohorts
+        .iter()
+        .map(|c| c.projected.len().max(c.survivors.len()))
+        .max()
+        .unwrap_or(1)
+        .max(2)
+        - 1;
+    let x = |t: usize| pad + (w - pad - right) * t as f64 / months as f64;
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * v.clamp(0.0, 1.0);
+    let path = |v: &[f64]| {
+        v.iter()
+            .enumerate()
+            .map(|(t, s)| format!("{:.1},{:.1}", x(t), y(*s)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    html! {
+        svg.cohorts viewBox=(format!("0 0 {w} {h}")) width=(w) height=(h) role="img" aria-label="Retention by signup cohort: observed and projected" {
+            @for level in [0.5, 1.0] {
+                line x1=(pad) x2=(w - right) y1=(y(level)) y2=(y(level)) stroke="#d0d7de" stroke-dasharray="4 3" {}
+                text x="2" y=(y(level) + 4.0) font-size="10" fill="#57606a" { (format!("{:.0}%", 100.0 * level)) }
+            }
+            @for t in (0..=months).step_by(6) {
+                text x=(x(t)) y=(h - 8.0) font-size="10" text-anchor="middle" fill="#57606a" { (format!("{t}m")) }
+            }
+            @for (i, c) in cohorts.iter().enumerate() {
+                @let colour = COLOURS[i % COLOURS.len()];
+                @let observed: Vec<f64> = c.survivors.iter().map(|n| *n as f64 / c.customers.max(1) as f64).collect();
+                polyline points=(path(&c.projected)) fill="none" stroke=(colour) stroke-width="1.5" stroke-dasharray="5 4" {
+                    title { (format!("{}: projected", c.cohort)) }
+                }
+                polyline points=(path(&observed)) fill="none" stroke=(colour) stroke-width="2.5" {
+                    title { (format!("{}: observed ({} customers)", c.cohort, c.customers)) }
+                }
+                text x=(w - right + 4.0) y=(y(*c.projected.last().unwrap_or(&0.0)) + 3.0) font-size="9" fill=(colour) { (c.cohort) }
+            }
+        }
+    }
+}
+
 /// A baseline-against-now histogram: per bin, the training baseline's share
 /// (grey) beside the latest run's (blue), for one input.
 pub fn drift_bars(name: &str, expected: &[f64], actual: &[f64], bins: &[String]) -> Markup {

@@ -243,6 +243,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/interventions/{id}/done", post(done_form))
         .route("/kpi", get(kpi_page))
         .route("/monitoring", get(monitoring_page))
+        .route("/retention", get(retention_page))
         .route("/models", get(models_page))
         .route("/models/{id}/report", get(report_page))
         .route(
@@ -884,6 +885,18 @@ async fn monitoring_page(State(state): State<Arc<AppState>>, Signed(s): Signed) 
             &by_snapshot,
         ),
     )
+}
+
+async fn retention_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Response {
+    let run = match state.store.latest_run().await {
+        Ok(r) => r,
+        Err(e) => return page_error(Some(&s), e.into()),
+    };
+    let shown = run
+        .as_ref()
+        .filter(|r| !r.summary.cohorts.is_empty())
+        .map(|r| (r.run_id.as_str(), r.summary.cohorts.as_slice()));
+    html_response(StatusCode::OK, pages::retention(&s, shown))
 }
 
 async fn models_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Response {

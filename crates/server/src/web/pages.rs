@@ -28,7 +28,7 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, body: Markup
                     @if let Some(s) = session {
                         nav aria-label="Main" {
                             ul {
-                                @for (href, label) in [("/", "Risk list"), ("/interventions", "Interventions"), ("/kpi", "KPI"), ("/models", "Models"), ("/monitoring", "Monitoring")] {
+                                @for (href, label) in [("/", "Risk list"), ("/interventions", "Interventions"), ("/kpi", "KPI"), ("/retention", "Retention"), ("/models", "Models"), ("/monitoring", "Monitoring")] {
                                     li { a href=(href) aria-current=[(active == label).then_some("page")] { (label) } }
                                 }
                             }
@@ -640,6 +640,62 @@ pub struct ModelRow {
 }
 
 /// The models page: registry, champion, leaderboard, reports.
+/// Cohort retention of the latest run: observed survivors against the
+/// shifted-beta-geometric projection, per signup month.
+pub fn retention(
+    session: &Session,
+    run: Option<(&str, &[churnguard_core::value::cohorts::CohortRetention])>,
+) -> Markup {
+    let pct = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |x| format!("{:.0}%", 100.0 * x));
+    layout(
+        "Retention",
+        Some(session),
+        "Retention",
+        html! {
+            h1 { "Retention by signup month" }
+            @match run {
+                None => p { "No scoring run on event data yet: run `churnguard score` on the event tables." },
+                Some((run_id, cohorts)) => {
+                    p.meta {
+                        "Customers who signed up in the same month, counted at each monthly anniversary the data has seen "
+                        "(solid), and the shifted-beta-geometric projection fitted to them (dashed; Fader & Hardie 2007). "
+                        "Run " code { (run_id) } "."
+                    }
+                    // The six latest cohorts seen for at least six months, with a fit.
+                    @let drawn: Vec<_> = cohorts.iter().filter(|c| c.alpha_beta.is_some() && c.survivors.len() > 6).rev().take(6).collect();
+                    (charts::cohort_lines(&drawn))
+                    div.scroll { table {
+                        thead { tr {
+                            th scope="col" { "Signup month" } th scope="col" { "Customers" }
+                            th scope="col" { "Months seen" } th scope="col" { "Still customers" }
+                            th scope="col" { "Projected at 12 months" } th scope="col" { "Projected at 24 months" }
+                            th scope="col" { "α, β" }
+                        } }
+                        tbody { @for c in cohorts.iter().rev() {
+                            tr {
+                                td { (c.cohort) }
+                                td { (c.customers) }
+                                td { (c.survivors.len().saturating_sub(1)) }
+                                td { (pct(c.survivors.last().map(|n| *n as f64 / c.customers.max(1) as f64))) }
+                                td { (pct(c.projected.get(12).copied())) }
+                                td { (pct(c.projected.get(24).copied())) }
+                                td { @match (c.alpha_beta, &c.note) {
+                                    // A fit at the search's edge (no churn seen, or a
+                                    // constant rate): the parameters mean nothing alone.
+                                    (Some((a, b)), _) if !(1e-3..1e4).contains(&a) || !(1e-3..1e4).contains(&b) => span.muted { "boundary fit (no interior optimum)" },
+                                    (Some((a, b)), _) => (format!("{a:.2}, {b:.2}")),
+                                    (None, Some(n)) => span.muted { (n) },
+                                    (None, None) => "–",
+                                } }
+                            }
+                        } }
+                    } }
+                }
+            }
+        },
+    )
+}
+
 pub fn models(session: &Session, rows: &[ModelRow]) -> Markup {
     let opt = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |x| format!("{x:.3}"));
     layout(
