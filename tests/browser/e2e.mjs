@@ -204,9 +204,18 @@ try {
     await page.getByLabel("Business stage").selectOption("mature");
     await page.getByRole("button", { name: "Show" }).click();
     await page.waitForURL(/stage=mature/);
-    assert(await page.getByRole("columnheader", { name: "renewal" }).isVisible(), "no renewal column");
+    assert(await page.getByRole("columnheader", { name: "Renewals" }).isVisible(), "no renewals column");
     assert(await page.getByRole("heading", { name: "Configured and data-driven weights" }).isVisible(), "no weights");
     await page.screenshot({ path: join(OUT, "kpi.png"), fullPage: true });
+    // Account managers: regions by name (not "na"), rates as percentages,
+    // and metrics shown but not counted say so.
+    await page.goto(`${base}/kpi?role=account_manager&stage=balanced`);
+    const table = await page.locator("table.kpi").innerText();
+    assert(/North America|Europe, Middle East, Africa|Asia-Pacific|Latin America|whole role/.test(table), "no peer group names");
+    assert(!/\tna\t/.test(table), "a region code is shown");
+    assert(table.includes("not scored") && /\d+\.\d%/.test(table), "no 'not scored' or percentages");
+    assert(!table.includes("reported"), "the old 'reported' label");
+    await page.screenshot({ path: join(OUT, "kpi-account-managers.png"), fullPage: true });
   });
 
   await check("the models page lists the champion and opens its report", async () => {

@@ -565,18 +565,18 @@ pub fn kpi(
             @match run {
                 None => p { "No scoring run yet." },
                 Some(run) => {
-                    p.meta { "Run " code { (run) } ". Metrics are normalised within peer groups (50 = the group's mean); each cell shows the points the metric adds. ★ marks the top 10%. The risk-adjusted score compares each metric with what books of the same starting churn risk achieved (50 = as expected); it needs a run from 90 days before." }
+                    p.meta { "Run " code { (run) } ". Metrics are normalised within peer groups (the region; the whole role where a region has fewer than 3 people; 50 = the group's mean); each cell shows the measured value and the points it adds to the score. ★ marks the top 10%. The risk-adjusted score compares each metric with what books of the same starting churn risk achieved (50 = as expected); it needs a run from 90 days before." }
                     div.scroll { table.kpi {
                         thead { tr {
                             th scope="col" { "Rank" } th scope="col" { "Name" } th scope="col" { "Peers" } th scope="col" { "Customers" } th scope="col" { "Score" }
                             th scope="col" { "Risk-adjusted score" } th scope="col" { "Book risk at start" }
-                            @for m in &metrics { th scope="col" { (m.replace('_', " ")) } }
+                            @for m in &metrics { th scope="col" title=(m) { (metric_label(m)) } }
                         } }
                         tbody { @for c in cards {
                             tr {
                                 td.num { (c["rank"]) @if c["top"].as_bool() == Some(true) { " " span title="top 10%" { "★" } span.sr { "top 10%" } } }
                                 td { (c["name"].as_str().unwrap_or("")) }
-                                td { (c["peer_group"].as_str().unwrap_or("")) }
+                                td { @let g = c["peer_group"].as_str().unwrap_or(""); span title=(g) { (region_name(g)) } }
                                 td.num { (c["customers"]) @if c["too_few"].as_bool() == Some(true) { " " span.warn title="too few customers to judge by" { "too few" } } }
                                 td.num { strong { (format!("{:.1}", c["composite"].as_f64().unwrap_or(0.0))) } }
                                 td.num { @match c["adjusted_composite"].as_f64() {
@@ -585,12 +585,18 @@ pub fn kpi(
                                 } }
                                 td.num { @match c["book_risk"].as_f64() { Some(r) => (format!("{:.1}%", 100.0 * r)), None => span.muted { "–" } } }
                                 @for m in c["metrics"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                                    @let name = m["metric"].as_str().unwrap_or("");
                                     td.num {
-                                        @if m["weight"].as_f64().unwrap_or(0.0) > 0.0 {
-                                            (format!("{:.1}", m["contribution"].as_f64().unwrap_or(0.0)))
-                                        } @else { span.muted { "reported" } }
+                                        // The measured value first, in its unit; then what
+                                        // it adds to the score, or that it is shown only.
+                                        @match m["value"].as_f64() {
+                                            Some(x) => (metric_value(name, x)),
+                                            None => span.muted title="no customers with data for it" { "no data" },
+                                        }
                                         br;
-                                        span.muted { @match m["value"].as_f64() { Some(x) => (format!("{x:.3}")), None => "–" } }
+                                        @if m["weight"].as_f64().unwrap_or(0.0) > 0.0 {
+                                            span.muted { (format!("+{:.1} pts", m["contribution"].as_f64().unwrap_or(0.0))) }
+                                        } @else { span.muted title="weight 0 at this stage: shown, not counted in the score" { "not scored" } }
                                     }
                                 }
                             }
@@ -602,7 +608,7 @@ pub fn kpi(
                         thead { tr { th scope="col" { "Metric" } th scope="col" { "Configured" } th scope="col" { "Correlation" } th scope="col" { "Suggested" } } }
                         tbody { @for w in weights {
                             tr {
-                                td { (w["metric"].as_str().unwrap_or("").replace('_', " ")) }
+                                td { (metric_label(w["metric"].as_str().unwrap_or(""))) }
                                 td.num { (format!("{:.0}%", 100.0 * w["configured"].as_f64().unwrap_or(0.0))) }
                                 td.num { @match w["correlation"].as_f64() { Some(x) => (format!("{x:+.2}")), None => "–" } }
                                 td.num { (format!("{:.0}%", 100.0 * w["suggested"].as_f64().unwrap_or(0.0))) }
@@ -640,6 +646,48 @@ pub struct ModelRow {
 }
 
 /// The models page: registry, champion, leaderboard, reports.
+/// A sales region's name (the data holds codes; `na` read as "not available").
+fn region_name(code: &str) -> &str {
+    match code {
+        "na" => "North America",
+        "emea" => "Europe, Middle East, Africa",
+        "apac" => "Asia-Pacific",
+        "latam" => "Latin America",
+        "all" => "whole role",
+        other => other,
+    }
+}
+
+/// A KPI metric's name for staff.
+fn metric_label(name: &str) -> &str {
+    match name {
+        "health_level" => "Average health",
+        "health_change" => "Health change",
+        "satisfaction" => "NPS",
+        "expansion" => "Expansion (90 days)",
+        "activation" => "Activation",
+        "renewal" => "Renewals",
+        "cac" => "Acquisition cost",
+        "conversion" => "Lead conversion",
+        "clv" => "CLV brought in",
+        "retention" => "Customers kept (90 days)",
+        "save_rate" => "Save rate",
+        other => other,
+    }
+}
+
+/// A KPI metric's value in its unit.
+fn metric_value(name: &str, x: f64) -> String {
+    match name {
+        "retention" | "activation" | "renewal" | "conversion" | "expansion" => {
+            format!("{:.1}%", 100.0 * x)
+        }
+        "save_rate" => format!("{:+.1} pts", 100.0 * x),
+        "cac" | "clv" => money(x),
+        _ => format!("{x:.1}"),
+    }
+}
+
 /// Cohort retention of the latest run: observed survivors against the
 /// shifted-beta-geometric projection, per signup month.
 pub fn retention(
