@@ -249,6 +249,10 @@ try {
     await page.goto(`${base}/interventions`);
     assert(await page.getByRole("heading", { name: "Treated against control" }).isVisible(), "no save rate section");
     assert((await page.locator("section.owner").count()) > 0, "no owners");
+    // Account managers by name, with the id beside it; team queues as they are.
+    const heads = await page.locator("section.owner h2").allInnerTexts();
+    assert(heads.some((h) => /^[A-Z][a-z]+ [A-Z][a-z]+ \(#\d+\)/.test(h)), `no owner names: ${heads.join(" | ")}`);
+    assert(!heads.some((h) => /^\d+ \(/.test(h)), `an owner shown as a bare id: ${heads.join(" | ")}`);
     await page.screenshot({ path: join(OUT, "interventions.png"), fullPage: true });
   });
 

@@ -796,10 +796,44 @@ async fn board_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Re
         Err(e) => return page_error(Some(&s), e.into()),
     };
     let power = churnguard_core::interventions::playbook_power(&save, &state.config.interventions);
+    let names = owner_names(&state).await;
     html_response(
         StatusCode::OK,
-        pages::board(&s, &date(now), &grouped, &save, &power),
+        pages::board(&s, &date(now), &grouped, &save, &power, &names),
     )
+}
+
+/// Account managers' names by employee id, from the latest run's
+/// scorecards: the store keeps owners as ids (what machines join on), a
+/// page shows names. Without a run (or on a store error, logged) the page
+/// shows ids.
+async fn owner_names(state: &AppState) -> HashMap<String, String> {
+    let stage = state.config.kpi.stage.name();
+    let cards = match state.store.latest_run().await {
+        Ok(Some(run)) => {
+            state
+                .store
+                .scorecards(&run.run_id, "account_manager", stage)
+                .await
+        }
+        Ok(None) => return HashMap::new(),
+        Err(e) => Err(e),
+    };
+    match cards {
+        Ok(cards) => cards
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c["employee_id"].as_str()?.to_string(),
+                    c["name"].as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "owner names unavailable; the board shows ids");
+            HashMap::new()
+        }
+    }
 }
 
 #[derive(Deserialize)]

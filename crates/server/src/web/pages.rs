@@ -1,6 +1,8 @@
 //! The pages, as maud templates: layout, login, risk list, customer,
 //! interventions board, KPI and models. No inline scripts or styles.
 
+use std::collections::HashMap;
+
 use maud::{html, Markup, DOCTYPE};
 
 use super::charts;
@@ -411,6 +413,7 @@ pub fn board(
     by_owner: &[(String, Vec<InterventionRow>)],
     report: &OutcomeReport,
     power: &[PlaybookPower],
+    names: &HashMap<String, String>,
 ) -> Markup {
     let save = report.overall.as_ref();
     let rate_cell = |s: Option<&SaveRate>| -> Markup {
@@ -473,7 +476,7 @@ pub fn board(
                 div.scroll { table {
                     thead { tr { th scope="col" { "Owner" } (rate_head) } }
                     tbody { @for o in &report.owners {
-                        tr { td { (o.owner) } (rate_cell(o.save_rate.as_ref())) }
+                        tr { td { (owner_label(&o.owner, names)) } (rate_cell(o.save_rate.as_ref())) }
                     } }
                 } }
             }
@@ -500,8 +503,8 @@ pub fn board(
             p.meta { "Open interventions as of " (as_of) ", most urgent first; overdue ones are marked." }
             @if by_owner.is_empty() { p { "No open interventions." } }
             @for (owner, rows) in by_owner {
-                section.owner aria-label=(format!("Owner {owner}")) {
-                    h2 { (owner) " " span.count { "(" (rows.len()) ")" } }
+                section.owner aria-label=(format!("Owner {}", owner_label(owner, names))) {
+                    h2 { (owner_label(owner, names)) " " span.count { "(" (rows.len()) ")" } }
                     div.scroll { table {
                         thead { tr { th scope="col" { "Customer" } th scope="col" { "Playbook" } th scope="col" { "Priority" } th scope="col" { "Why: risk × value × effect − cost" } th scope="col" { "Due" } th scope="col" { "Actions" } } }
                         tbody { @for i in rows {
@@ -646,6 +649,15 @@ pub struct ModelRow {
 }
 
 /// The models page: registry, champion, leaderboard, reports.
+/// An owner for people: an account manager's name with the id a machine
+/// needs (`Kavya Almeida (#2)`); a team queue (billing, automation) as is.
+fn owner_label(owner: &str, names: &HashMap<String, String>) -> String {
+    match names.get(owner) {
+        Some(name) => format!("{name} (#{owner})"),
+        None => owner.to_string(),
+    }
+}
+
 /// A sales region's name (the data holds codes; `na` read as "not available").
 fn region_name(code: &str) -> &str {
     match code {
