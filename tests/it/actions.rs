@@ -93,6 +93,21 @@ fn two_scoring_runs_give_trends_interventions_and_scorecards() {
     assert_eq!(header[0], "rank");
     let ranks: Vec<usize> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
     assert_eq!(ranks, (1..rows.len()).collect::<Vec<_>>());
+    // Owners by name beside the id a machine joins on.
+    let (owner, owner_name) = (col("owner"), col("owner_name"));
+    let named = rows[1..]
+        .iter()
+        .filter(|r| !r[owner].is_empty())
+        .inspect(|r| {
+            assert!(
+                r[owner_name].contains(' ') && !r[owner_name].chars().any(|c| c.is_ascii_digit()),
+                "owner {} named {:?}",
+                r[owner],
+                r[owner_name]
+            )
+        })
+        .count();
+    assert!(named > 0, "no owner named");
     let reason = col("top_reason");
     assert!(rows[1..]
         .iter()

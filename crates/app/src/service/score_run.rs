@@ -144,6 +144,8 @@ pub struct ComputedRun {
     pub by_rep: Vec<value::GroupValue>,
     /// The configured KPI stage (which scorecards the CSV files show).
     stage: Stage,
+    /// Employees' names by id (event data), for the files people read.
+    owner_names: HashMap<String, String>,
 }
 
 /// Rows to score and what is known about them.
@@ -326,6 +328,7 @@ fn decision_text(choice: &Choice) -> String {
 fn scores_frame(
     records: &[CustomerScoreRecord],
     choices: &HashMap<&str, &Choice>,
+    owner_names: &HashMap<String, String>,
 ) -> Result<DataFrame> {
     let n = records.len();
     let s = |f: &dyn Fn(&CustomerScoreRecord) -> Option<String>| -> Vec<Option<String>> {
@@ -338,6 +341,10 @@ fn scores_frame(
         Column::new("customer_id".into(), s(&|r| Some(r.customer_id.clone()))),
         Column::new("name".into(), s(&|r| r.name.clone())),
         Column::new("owner".into(), s(&|r| r.owner.clone())),
+        Column::new(
+            "owner_name".into(),
+            s(&|r| r.owner.as_ref().and_then(|o| owner_names.get(o)).cloned()),
+        ),
         Column::new("segment".into(), s(&|r| r.segment.clone())),
         Column::new(
             "churn_probability".into(),
@@ -420,10 +427,11 @@ fn scores_frame(
 /// order of `scores` (by expected loss, largest first), with a rank and the
 /// top reason in words; `scores.csv` keeps everything else.
 fn risk_list_frame(scores: &DataFrame, records: &[CustomerScoreRecord]) -> Result<DataFrame> {
-    const COLUMNS: [&str; 13] = [
+    const COLUMNS: [&str; 14] = [
         "customer_id",
         "name",
         "owner",
+        "owner_name",
         "segment",
         "band",
         "health",
@@ -444,7 +452,7 @@ fn risk_list_frame(scores: &DataFrame, records: &[CustomerScoreRecord]) -> Resul
         .iter()
         .map(|r| r.reasons.first().map(scoring::reason_text))
         .collect();
-    risk.insert_column(13, Column::new("top_reason".into(), top))
+    risk.insert_column(14, Column::new("top_reason".into(), top))
         .map_err(bad)?;
     Ok(risk)
 }
@@ -976,6 +984,18 @@ pub fn compute(
         by_channel,
         by_rep,
         stage: config.kpi.stage,
+        owner_names: prepared
+            .tables
+            .as_ref()
+            .map(|t| {
+                let ids = columns::strs(&t.employees, "employee_id").unwrap_or_default();
+                let names = columns::strs(&t.employees, "name").unwrap_or_default();
+                ids.into_iter()
+                    .zip(names)
+                    .filter_map(|(i, n)| Some((i?, n?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -1024,6 +1044,7 @@ pub fn write_outputs(
         .collect();
     let outputs = Outputs {
         records: &computed.records,
+        owner_names: &computed.owner_names,
         choices: &choices,
         created: &created,
         by_channel: &computed.by_channel,
@@ -1104,6 +1125,7 @@ pub async fn score_run(
 /// What a run writes to its output folder.
 struct Outputs<'a> {
     records: &'a [CustomerScoreRecord],
+    owner_names: &'a HashMap<String, String>,
     choices: &'a HashMap<&'a str, &'a Choice>,
     created: &'a [Intervention],
     by_channel: &'a [value::GroupValue],
@@ -1118,7 +1140,7 @@ impl Outputs<'_> {
     fn write(&self, dir: &std::path::Path) -> Result<Vec<String>> {
         data::create_dir(dir)?;
         let mut names: Vec<String> = Vec::new();
-        let mut frame = scores_frame(self.records, self.choices)?;
+        let mut frame = scores_frame(self.records, self.choices, self.owner_names)?;
         for name in ["scores.parquet", "scores.csv"] {
             data::write_frame(&mut frame, &dir.join(name))?;
             names.push(name.into());
