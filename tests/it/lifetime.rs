@@ -12,12 +12,11 @@ use churnguard::data::columns;
 use churnguard::data::schema::{date_from_days, days_from_date};
 use churnguard::data::synthetic::{generate, Company, GeneratorParams};
 use churnguard::features::{build_features, FeatureParams};
+use churnguard::kpi::spearman;
 use churnguard::models::{Batch, Family};
 use churnguard::scoring::CustomerContext;
 use churnguard::train::{self, TrainConfig, TrainInput};
-use churnguard::value::lifetime::{
-    median_absolute_percentage_error, spearman, LadderRows, LifetimeCurve,
-};
+use churnguard::value::lifetime::{median_absolute_percentage_error, LadderRows, LifetimeCurve};
 use churnguard::value::{self, ValueConfig};
 
 use crate::truth::inputs;

@@ -599,6 +599,36 @@ fn longest_cooldown(config: &AppConfig) -> f64 {
         .fold(1.0, f64::max)
 }
 
+/// What the store knows that a run at a snapshot plans with.
+struct History {
+    previous: HashMap<String, Previous>,
+    existing: Vec<Intervention>,
+    observed: Vec<(Intervention, Option<bool>)>,
+    measured: HashMap<String, MeasuredEffect>,
+}
+
+/// The previous scores, the interventions the policy must see, the observed
+/// outcomes and the effects measured from them, for a run at `snapshot`.
+async fn history(store: &Store, snapshot: NaiveDate, config: &AppConfig) -> Result<History> {
+    let day = snapshot.format("%Y-%m-%d").to_string();
+    let previous = store.previous_scores(&day).await?;
+    let existing = store
+        .interventions_for_planning(run_clock(snapshot), longest_cooldown(config) + 1.0)
+        .await?;
+    let observed = store.outcome_records().await?;
+    let measured = {
+        let known: HashMap<i64, Option<bool>> = observed.iter().map(|(i, o)| (i.id, *o)).collect();
+        let records: Vec<Intervention> = observed.iter().map(|(i, _)| i.clone()).collect();
+        interventions::measured_effects(&interventions::summarise(&records, &known))
+    };
+    Ok(History {
+        previous,
+        existing,
+        observed,
+        measured,
+    })
+}
+
 /// Reads what a run needs: the model, the data (features built at the
 /// snapshot for event tables), and from the store the previous scores, the
 /// interventions the policy must see and the observed outcomes. The file
@@ -625,17 +655,12 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
     } else {
         HashMap::new()
     };
-    let snapshot = prepared.snapshot.format("%Y-%m-%d").to_string();
-    let previous = store.previous_scores(&snapshot).await?;
-    let existing = store
-        .interventions_for_planning(run_clock(prepared.snapshot), longest_cooldown(config) + 1.0)
-        .await?;
-    let observed = store.outcome_records().await?;
-    let measured = {
-        let known: HashMap<i64, Option<bool>> = observed.iter().map(|(i, o)| (i.id, *o)).collect();
-        let records: Vec<Intervention> = observed.iter().map(|(i, _)| i.clone()).collect();
-        interventions::measured_effects(&interventions::summarise(&records, &known))
-    };
+    let History {
+        previous,
+        existing,
+        observed,
+        measured,
+    } = history(store, prepared.snapshot, config).await?;
     // The KPIs' period starts 90 days before the snapshot: the book risk
     // then comes from the latest run at or before that day, if any.
     let period_start = (prepared.snapshot - chrono::Days::new(90))
@@ -726,17 +751,12 @@ async fn load_purchases(
     })
     .await
     .map_err(|e| ServiceError::Internal(format!("loading the transaction log: {e}")))??;
-    let day = snapshot.format("%Y-%m-%d").to_string();
-    let previous = store.previous_scores(&day).await?;
-    let existing = store
-        .interventions_for_planning(run_clock(snapshot), longest_cooldown(config) + 1.0)
-        .await?;
-    let observed = store.outcome_records().await?;
-    let measured = {
-        let known: HashMap<i64, Option<bool>> = observed.iter().map(|(i, o)| (i.id, *o)).collect();
-        let records: Vec<Intervention> = observed.iter().map(|(i, _)| i.clone()).collect();
-        interventions::measured_effects(&interventions::summarise(&records, &known))
-    };
+    let History {
+        previous,
+        existing,
+        measured,
+        ..
+    } = history(store, snapshot, config).await?;
     Ok(LoadedRun {
         scorer: Scorer::Purchases(log),
         prepared: Prepared {

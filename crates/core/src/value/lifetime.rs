@@ -422,42 +422,6 @@ fn expansion(
     (BTreeMap::new(), Expansion::neutral())
 }
 
-/// Spearman's rank correlation (average ranks for ties).
-pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
-    if a.len() != b.len() || a.len() < 3 {
-        return None;
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = a.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in ra.iter().zip(&rb) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
-}
-
-fn ranks(v: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-    let mut out = vec![0.0; v.len()];
-    let mut k = 0;
-    while k < order.len() {
-        let mut e = k;
-        while e + 1 < order.len() && v[order[e + 1]] == v[order[k]] {
-            e += 1;
-        }
-        let rank = (k + e) as f64 / 2.0 + 1.0;
-        for &i in &order[k..=e] {
-            out[i] = rank;
-        }
-        k = e + 1;
-    }
-    out
-}
-
 /// The median of `|estimate − truth| / truth` over rows with a positive truth.
 pub fn median_absolute_percentage_error(estimate: &[f64], truth: &[f64]) -> Option<f64> {
     let mut e: Vec<f64> = estimate
@@ -606,10 +570,7 @@ mod tests {
     }
 
     #[test]
-    fn ranks_and_errors() {
-        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), Some(1.0));
-        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
-        assert_eq!(ranks(&[5.0, 1.0, 5.0]), vec![2.5, 1.0, 2.5]);
+    fn median_errors() {
         assert_eq!(
             median_absolute_percentage_error(&[110.0, 50.0, 1.0], &[100.0, 100.0, 0.0]),
             Some(0.3)
