@@ -134,6 +134,7 @@ fn hot_paths(c: &mut Criterion) {
         tickets_90d: Some(2.0),
         severe_tickets_90d: Some(0.0),
         open_tickets: Some(1.0),
+        mapped: Vec::new(),
     };
     c.bench_function("health_index", |b| {
         b.iter(|| health_index(black_box(&inputs), &health))
@@ -154,6 +155,7 @@ fn hot_paths(c: &mut Criterion) {
         policy: &policy,
         clv_thresholds: None,
         lifetime: None,
+        input: None,
     };
     let mut group = c.benchmark_group("batch_1000");
     group.throughput(Throughput::Elements(n as u64));

@@ -135,11 +135,16 @@ pub fn monitor(args: &MonitorArgs) -> Result<()> {
             );
             for i in d.inputs.iter().take(10) {
                 println!(
-                    "  {:<28} PSI {:>6.3}  JS {:>5.3}  {}",
+                    "  {:<28} PSI {:>6.3}  JS {:>5.3}  {}{}",
                     i.name,
                     i.psi,
                     i.js,
-                    i.level.name()
+                    i.level.name(),
+                    if i.calendar {
+                        "  (moves with the calendar: not counted)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -307,8 +312,27 @@ pub struct KpiArgs {
 /// `churnguard audit …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit log's hash chain; exit 3 when it is broken.
-    Verify(StoreArgs),
+    /// Check the audit log's hash chain (keyed entries with CHURNGUARD_AUDIT_KEY); exit 3 when it
+    /// is broken.
+    Verify {
+        /// A head exported earlier by `audit head`: the chain must still hold it (a cut tail or a
+        /// rewrite is found).
+        #[arg(long, value_name = "FILE")]
+        head: Option<PathBuf>,
+        /// Config and store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Export the newest entry's sequence and hash (JSON), to keep outside the database and check
+    /// later with `audit verify --head`.
+    Head {
+        /// Write it here (atomically) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Config and store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Print the newest audit entries.
     Show {
         /// Entries to print.
@@ -358,8 +382,14 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn open_store(config: &Config) -> Result<Store> {
-    Ok(Store::connect(&config.app.store.url).await?)
+/// Connects to the configured store, keying its audit entries with
+/// `CHURNGUARD_AUDIT_KEY` when set.
+pub(super) async fn open_store(config: &Config) -> Result<Store> {
+    let store = Store::connect(&config.app.store.url).await?;
+    Ok(match Store::audit_key_from_env() {
+        Some(key) => store.with_audit_key(&key),
+        None => store,
+    })
 }
 
 /// Runs `churnguard score`.
@@ -745,14 +775,23 @@ pub struct AuditBroken(pub usize);
 /// Runs `churnguard audit …`.
 pub fn audit(cmd: &AuditCommand) -> Result<()> {
     match cmd {
-        AuditCommand::Verify(args) => {
-            let config = load_config(args)?;
+        AuditCommand::Verify { head, store } => {
+            let config = load_config(store)?;
+            let exported: Option<crate::store::AuditHead> = match head {
+                Some(path) => Some(serde_json::from_str(&data::read_text(path)?).map_err(|e| {
+                    super::UsageError(format!(
+                        "{}: not an audit head from `churnguard audit head`: {e}",
+                        path.display()
+                    ))
+                })?),
+                None => None,
+            };
             let (result, head) = runtime()?.block_on(async {
                 let store = open_store(&config).await?;
-                let log = store.audit_log().await?;
-                let head = log.last().map(|e| (e.seq, e.hash.clone()));
+                let result = store.verify_audit(exported.as_ref()).await;
+                let head = store.audit_head().await;
                 store.close().await;
-                anyhow::Ok((crate::store::verify_chain(&log), head))
+                anyhow::Ok((result?, head?.map(|h| (h.seq, h.hash))))
             })?;
             match result {
                 Ok(n) => {
@@ -769,6 +808,33 @@ pub fn audit(cmd: &AuditCommand) -> Result<()> {
                     Err(AuditBroken(problems.len()).into())
                 }
             }
+        }
+        AuditCommand::Head { out, store } => {
+            let config = load_config(store)?;
+            let head = runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let head = store.audit_head().await;
+                store.close().await;
+                anyhow::Ok(head?)
+            })?;
+            let Some(head) = head else {
+                return Err(
+                    super::UsageError("the audit log is empty: no head to export".into()).into(),
+                );
+            };
+            let text = serde_json::to_string_pretty(&head)? + "\n";
+            match out {
+                Some(path) => {
+                    data::write_text(path, &text)?;
+                    println!(
+                        "audit head: entry {} written to {}",
+                        head.seq,
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
         }
         AuditCommand::Show { limit, store } => {
             let config = load_config(store)?;
@@ -865,6 +931,108 @@ pub fn serve(args: &ServeArgs) -> Result<()> {
     let options = crate::serve::routes_options(args.listen.clone(), args.no_auth, args.watch_secs);
     runtime()?.block_on(crate::serve::run(config.app, config.serve, options))?;
     Ok(())
+}
+
+/// Flags of `churnguard deliver`.
+#[derive(Debug, clap::Args)]
+pub struct DeliverArgs {
+    /// Repeat passes until no delivery is pending (each delivered or dead).
+    #[arg(long)]
+    pub drain: bool,
+    /// List the outbox instead of delivering: pending, delivered, dead or all.
+    #[arg(long, value_name = "STATUS")]
+    pub list: Option<String>,
+    /// Put a dead delivery of this intervention back in the queue (with --webhook).
+    #[arg(long, value_name = "INTERVENTION_ID", requires = "webhook")]
+    pub retry: Option<i64>,
+    /// The webhook of --retry.
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Runs `churnguard deliver`.
+pub fn deliver(args: &DeliverArgs) -> Result<()> {
+    use crate::store::DeliveryStatus;
+    let config = load_config(&args.store)?;
+    runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let result = async {
+            if let Some(list) = &args.list {
+                let status = match list.as_str() {
+                    "all" => None,
+                    "pending" => Some(DeliveryStatus::Pending),
+                    "delivered" => Some(DeliveryStatus::Delivered),
+                    "dead" => Some(DeliveryStatus::Dead),
+                    other => {
+                        return Err(super::UsageError(format!(
+                            "--list {other:?}: expected pending, delivered, dead or all"
+                        ))
+                        .into())
+                    }
+                };
+                let rows = store.deliveries(status, 10_000).await?;
+                if rows.is_empty() {
+                    println!("no deliveries{}", status.map_or(String::new(), |s| format!(" {}", s.name())));
+                }
+                for d in rows {
+                    println!(
+                        "intervention {}  {}  {}  attempts {}{}",
+                        d.intervention_id,
+                        d.webhook,
+                        d.status.name(),
+                        d.attempts,
+                        d.last_error.map_or(String::new(), |e| format!("  last error: {e}"))
+                    );
+                }
+                return Ok(());
+            }
+            if let Some(id) = args.retry {
+                let webhook = args.webhook.as_deref().unwrap_or_default();
+                store
+                    .retry_delivery(id, webhook, "cli", crate::store::now())
+                    .await?;
+                println!("intervention {id} to {webhook}: queued again");
+                return Ok(());
+            }
+            let deliverer =
+                std::sync::Arc::new(crate::serve::delivery::Deliverer::new(&config.serve.delivery)?);
+            if deliverer.is_empty() {
+                return Err(super::UsageError(
+                    "no webhooks: add [[serve.delivery.webhooks]] (name, url, secret_env) to the config".into(),
+                )
+                .into());
+            }
+            let mut total = crate::serve::delivery::PassReport::default();
+            loop {
+                let r = deliverer.run_once(&store).await?;
+                total.queued += r.queued;
+                total.attempted += r.attempted;
+                total.delivered += r.delivered;
+                total.retrying += r.retrying;
+                total.dead += r.dead;
+                if !args.drain
+                    || store
+                        .deliveries(Some(DeliveryStatus::Pending), 1)
+                        .await?
+                        .is_empty()
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            println!(
+                "delivery: {} queued, {} attempts, {} delivered, {} to retry, {} dead",
+                total.queued, total.attempted, total.delivered, total.retrying, total.dead
+            );
+            Ok(())
+        }
+        .await;
+        store.close().await;
+        result
+    })
 }
 
 /// `churnguard keys …`.

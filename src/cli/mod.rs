@@ -69,6 +69,9 @@ pub enum Command {
     Config(actions::ConfigCommand),
     /// Serve the HTTP API: scoring, risk lists, interventions, KPI, models, metrics.
     Serve(actions::ServeArgs),
+    /// Deliver interventions to the configured webhooks ([serve.delivery]): one pass (for a
+    /// scheduler), --drain until none is pending, --list the outbox, or --retry a dead one.
+    Deliver(actions::DeliverArgs),
     /// API keys: hash one for the config, or make a new one.
     #[command(subcommand)]
     Keys(actions::KeysCommand),
@@ -257,6 +260,7 @@ pub(crate) fn error_kind(err: &anyhow::Error) -> ErrorKind {
             .or_else(|| of::<crate::registry::RegistryError>(cause))
             .or_else(|| of::<crate::store::StoreError>(cause))
             .or_else(|| of::<crate::serve::ServeError>(cause))
+            .or_else(|| of::<crate::serve::delivery::DeliveryError>(cause))
             .or_else(|| of::<churnguard_app::ConfigError>(cause))
             .or_else(|| of::<DataError>(cause))
             .or_else(|| of::<FeatureError>(cause))
@@ -301,6 +305,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Audit(cmd) => actions::audit(&cmd),
         Command::Config(cmd) => actions::config(&cmd),
         Command::Serve(args) => actions::serve(&args),
+        Command::Deliver(args) => actions::deliver(&args),
         Command::Keys(cmd) => actions::keys(&cmd),
         Command::Demo(args) => demo(&args),
         Command::Partition(args) => partition(&args),

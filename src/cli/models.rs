@@ -181,7 +181,7 @@ where
 {
     let config = super::actions::load_config(store_args)?;
     super::actions::runtime()?.block_on(async {
-        let store = crate::store::Store::connect(&config.app.store.url).await?;
+        let store = super::actions::open_store(&config).await?;
         let r = change(store.clone()).await;
         store.close().await;
         anyhow::Ok(r?)
@@ -317,7 +317,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         store: args.store.clone(),
     })?;
     super::actions::runtime()?.block_on(async {
-        let store = crate::store::Store::connect(&config.app.store.url).await?;
+        let store = super::actions::open_store(&config).await?;
         let r = crate::service::record_training(&store, &summary, "cli").await;
         store.close().await;
         anyhow::Ok(r?)

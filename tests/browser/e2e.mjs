@@ -8,7 +8,9 @@
 // It builds its own small fixture: generate, features, train, score.
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, existsSync } from "node:fs";
+import { createHash, createHmac } from "node:crypto";
+import { createServer } from "node:http";
+import { mkdtempSync, mkdirSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -18,6 +20,8 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const OUT = resolve(process.env.CHURNGUARD_TEST_OUTPUT || "test-output/browser");
 const READER = "reader-key-browser-0000001";
 const ADMIN = "admin-key-browser-00000002";
+const CSM = "csm-key-browser-000000003";
+const HOOK_SECRET = "browser-webhook-secret";
 
 if (!BIN || !existsSync(BIN)) {
   console.error(`CHURNGUARD_BIN must name the churnguard binary (got ${BIN})`);
@@ -50,11 +54,88 @@ cg("features", "--data", "co", "--out", "f.parquet");
 cg("train", "--data", "f.parquet", "--families", "logistic", "--registry", "models");
 cg("score", "--data", "co", "--registry", "models", "--snapshot", "2024-12-01", "--out", "r", "--store", "sqlite://cg.db");
 
+// A CSV file as objects (quoted fields may hold commas).
+function readCsv(path) {
+  const text = readFileSync(path, "utf8");
+  const rows = [];
+  let row = [], field = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(field); field = ""; }
+    else if (c === "\n") { row.push(field); rows.push(row); row = []; field = ""; }
+    else if (c !== "\r") field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  const [head, ...body] = rows;
+  return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
+}
+
+// The CSM of the morning walk: the account manager whose customer with a
+// treated intervention has the largest expected loss.
+const loss = new Map(readCsv(join(work, "r/scores.csv")).map((r) => [r.customer_id, Number(r.expected_loss)]));
+const mine = readCsv(join(work, "r/interventions.csv"))
+  .filter((i) => i.arm === "treated" && /^\d+$/.test(i.owner))
+  .sort((a, b) => (loss.get(b.customer_id) || 0) - (loss.get(a.customer_id) || 0));
+if (!mine.length) throw new Error("the fixture run made no treated intervention for an account manager");
+const CSM_OWNER = mine[0].owner;
+
+// A webhook receiver that refuses each intervention's first attempt (so
+// the retry path runs), checks every signature, and applies each key once.
+const hook = { requests: [], applied: new Map(), badSignatures: 0 };
+const receiver = createServer((req, res) => {
+  let body = "";
+  req.on("data", (d) => (body += d));
+  req.on("end", () => {
+    const key = req.headers["idempotency-key"] || "";
+    const [t, v1] = String(req.headers["churnguard-signature"] || "").split(",").map((p) => p.split("=")[1]);
+    const want = createHmac("sha256", HOOK_SECRET).update(`${t}.${body}`).digest("hex");
+    if (want !== v1) hook.badSignatures += 1;
+    const seen = hook.requests.filter((r) => r.key === key).length;
+    hook.requests.push({ key, body: JSON.parse(body) });
+    if (seen === 0) {
+      res.writeHead(503).end();
+      return;
+    }
+    if (!hook.applied.has(key)) hook.applied.set(key, JSON.parse(body));
+    res.writeHead(200).end();
+  });
+});
+await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
+const hookUrl = `http://127.0.0.1:${receiver.address().port}/churnguard`;
+writeFileSync(
+  join(work, "churnguard.toml"),
+  `[[serve.keys]]
+name = "csm-${CSM_OWNER}"
+role = "reader"
+sha256 = "${createHash("sha256").update(CSM).digest("hex")}"
+owner = "${CSM_OWNER}"
+
+[serve.delivery]
+poll_secs = 1
+first_retry_secs = 1
+max_retry_secs = 2
+timeout_secs = 5
+
+[[serve.delivery.webhooks]]
+name = "crm"
+url = "${hookUrl}"
+secret_env = "CG_BROWSER_HOOK_SECRET"
+`,
+);
+
 // The server, on an ephemeral port.
 const server = spawn(
   BIN,
   ["serve", "--listen", "127.0.0.1:0", "--registry", "models", "--store", "sqlite://cg.db", "--data", "co"],
-  { cwd: work, env: { ...process.env, CHURNGUARD_API_KEYS: `reader:${READER},admin:${ADMIN}` } },
+  {
+    cwd: work,
+    env: { ...process.env, CHURNGUARD_API_KEYS: `reader:${READER},admin:${ADMIN}`, CG_BROWSER_HOOK_SECRET: HOOK_SECRET },
+  },
 );
 const base = await new Promise((ok, fail) => {
   const timer = setTimeout(() => fail(new Error("server did not start in 30 s")), 30000);
@@ -166,7 +247,7 @@ try {
     const token = await page.locator("input[name=csrf]").first().inputValue();
     const r = await page.request.post(`${base}/interventions/1/done`, { form: { csrf: token } });
     const text = await r.text();
-    assert(r.status() === 403 && text.includes("admin role"), `reader's post answered ${r.status()}`);
+    assert(r.status() === 403 && text.includes("own account manager"), `reader's post answered ${r.status()}: ${text.slice(0, 200)}`);
     // And a forged token is refused before anything else.
     const f = await page.request.post(`${base}/logout`, { form: { csrf: "forged" } });
     const forged = f.status();
@@ -256,6 +337,61 @@ try {
     await page.screenshot({ path: join(OUT, "interventions.png"), fullPage: true });
   });
 
+  await check("a CSM's morning: my accounts, the riskiest one, a reason, an override, the CRM, the outcome", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const c = await signIn(ctx, CSM);
+    // My accounts: the risk list of this account manager's customers.
+    await c.getByRole("link", { name: "My accounts" }).click();
+    await c.waitForURL(new RegExp(`owner=${CSM_OWNER}`));
+    assert((await c.locator("table.risk tbody tr").count()) > 0, "no accounts of mine");
+    await c.screenshot({ path: join(OUT, "csm-1-my-accounts.png"), fullPage: true });
+    // My open interventions, most value at risk first; open the top one.
+    await c.goto(`${base}/interventions?mine=1&sort=value`);
+    const owners = await c.locator("section.owner").count();
+    assert(owners === 1, `"mine" shows ${owners} owners`);
+    await c.screenshot({ path: join(OUT, "csm-2-my-interventions.png"), fullPage: true });
+    await c.locator("section.owner tbody tr a").first().click();
+    await c.waitForURL(/\/customers\//);
+    const customerId = decodeURIComponent(c.url().split("/customers/")[1].split("?")[0]);
+    // A reason with a direction, in words.
+    const reasons = await c.locator("#h-risk ~ ol li").allInnerTexts();
+    assert(reasons.length > 0, "no reasons");
+    assert(reasons.some((r) => /(raises|lowers) risk/.test(r)), `no direction in: ${reasons.join(" | ")}`);
+    await c.screenshot({ path: join(OUT, "csm-3-customer.png"), fullPage: true });
+    // Override the band, with a reason and an expiry a week ahead.
+    const until = new Date(Date.now() + 7 * 86400e3).toISOString().slice(0, 10);
+    await c.getByLabel("Band", { exact: true }).selectOption("green");
+    await c.getByLabel("Reason").fill("Renewal signed on the phone; paperwork follows");
+    await c.getByLabel("Until (last day)").fill(until);
+    await c.getByRole("button", { name: "Save override" }).click();
+    await c.waitForURL(/done=override/);
+    const status = await c.locator("#h-override ~ p[role=status]").innerText();
+    assert(/Band set to\s+green/.test(status) && status.includes(until), `override not shown: ${status}`);
+    await c.screenshot({ path: join(OUT, "csm-4-override.png"), fullPage: true });
+    // The intervention reached the CRM webhook (after one refused attempt).
+    let delivered = "";
+    for (let i = 0; i < 60 && !delivered.includes("crm: delivered"); i++) {
+      await new Promise((ok) => setTimeout(ok, 500));
+      await c.reload();
+      delivered = (await c.locator("td.delivery").allInnerTexts()).join(" | ");
+    }
+    assert(delivered.includes("crm: delivered"), `not delivered: ${delivered}`);
+    const forCustomer = hook.requests.filter((r) => r.body.customer.id === customerId);
+    assert(forCustomer.length >= 2, `the receiver saw ${forCustomer.length} requests for ${customerId}`);
+    assert(new Set(forCustomer.map((r) => r.key)).size === 1, "attempts under different keys");
+    assert([...hook.applied.values()].filter((b) => b.customer.id === customerId).length === 1, "applied twice");
+    assert(hook.badSignatures === 0, `${hook.badSignatures} bad signatures`);
+    await c.screenshot({ path: join(OUT, "csm-5-delivered.png"), fullPage: true });
+    // Record the outcome of the call.
+    const form = c.locator("form.inline").filter({ has: c.getByRole("button", { name: "Record outcome" }) }).first();
+    await form.getByLabel("Outcome").selectOption("retained");
+    await form.getByRole("button", { name: "Record outcome" }).click();
+    await c.waitForURL(/done=outcome/);
+    assert(await c.getByText("Outcome recorded.").isVisible(), "no confirmation");
+    await c.screenshot({ path: join(OUT, "csm-6-outcome.png"), fullPage: true });
+    await ctx.close();
+  });
+
   await check("a phone-sized screen still shows the risk list", async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     const p = await signIn(phone, READER);
@@ -300,6 +436,7 @@ try {
 } finally {
   await browser.close();
   server.kill("SIGTERM");
+  receiver.close();
 }
 
 console.log(`\n${passed} passed, ${failures} failed; screenshots in ${OUT}`);

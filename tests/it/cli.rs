@@ -590,3 +590,268 @@ fn parse_csv_line(line: &str) -> Vec<String> {
     out.push(field);
     out
 }
+
+/// The health contribution columns of a run's scores (`health_<component>`),
+/// with the ids, read from its Parquet.
+fn health_contributions(run: &Path) -> polars::prelude::DataFrame {
+    churnguard::data::read_raw(&run.join("scores.parquet")).unwrap()
+}
+
+fn column_f64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<Option<f64>> {
+    churnguard::data::columns::f64s(frame, name).unwrap()
+}
+
+#[test]
+fn telco_health_is_made_of_four_components_and_values_come_from_roles() {
+    let Some(path) = shared_data("telco/telco_churn.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = path.to_str().unwrap();
+    let schema = root().join("data/schemas/telco.toml");
+    let flat = ["--data", data, "--schema", schema.to_str().unwrap()];
+    let out = churnguard(
+        &[
+            &["train"],
+            &flat[..],
+            &["--families", "logistic", "--registry", "models"],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = churnguard(
+        &[
+            &["score"],
+            &flat[..],
+            &[
+                "--registry",
+                "models",
+                "--out",
+                "run",
+                "--store",
+                "sqlite://s.db",
+            ],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let scores = health_contributions(&dir.path().join("run"));
+    let n = scores.height();
+    assert_eq!(n, 7043);
+    // A component contributes where the customer has data for it (its own
+    // score is present, and weighs in the index).
+    let contributing = |component: &str| {
+        column_f64(&scores, &format!("component_{component}"))
+            .iter()
+            .filter(|v| v.is_some())
+            .count()
+    };
+    // Churn risk, engagement (add-ons taken), payment (method) and support
+    // (support and security services): four components with data. Customers
+    // without internet service have no support services, so support is
+    // unknown for them (1,526 in the export) and reweighted away.
+    for component in ["churn_risk", "engagement", "payment"] {
+        assert!(
+            contributing(component) >= n * 99 / 100,
+            "{component}: {} of {n}",
+            contributing(component)
+        );
+    }
+    assert!(
+        contributing("support") >= n * 3 / 4,
+        "{}",
+        contributing("support")
+    );
+    assert_eq!(contributing("satisfaction"), 0, "Telco has no surveys");
+    // MRR comes from MonthlyCharges (roles.mrr): every customer has a CLV.
+    assert!(column_f64(&scores, "clv")
+        .iter()
+        .all(|v| v.is_some_and(|v| v > 0.0)));
+    // The contract is the segment (roles.segment).
+    let segments = churnguard::data::columns::strs(&scores, "segment").unwrap();
+    assert!(segments
+        .iter()
+        .all(|s| ["Month-to-month", "One year", "Two year"].contains(&s.as_deref().unwrap_or(""))));
+}
+
+#[test]
+fn mapped_columns_score_health_components_as_the_schema_says() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 customers: usage (0–20), tickets (0–9), a payment method, a plan,
+    // an owner and MRR; churn more likely with low usage.
+    let mut csv = String::from("id,usage,tickets,method,owner,fee,churn\n");
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for i in 0..300 {
+        let usage = (next() * 20.0).floor();
+        let tickets = (next() * 10.0).floor();
+        let method = ["card", "check", "invoice"][i % 3];
+        let churn = if next() < 0.6 - usage / 40.0 {
+            "Yes"
+        } else {
+            "No"
+        };
+        let fee = 50 + i % 7 * 10;
+        csv.push_str(&format!(
+            "c{i},{usage},{tickets},{method},am{},{fee},{churn}\n",
+            i % 4
+        ));
+    }
+    std::fs::write(dir.path().join("t.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        r#"id = "id"
+[target]
+column = "churn"
+positive = "Yes"
+[columns]
+numeric = ["usage", "tickets"]
+categorical = ["method"]
+[roles]
+owner = "owner"
+mrr = "fee"
+[[health]]
+component = "engagement"
+column = "usage"
+worst = 0
+best = 10
+[[health]]
+component = "support"
+column = "tickets"
+worst = 8
+best = 0
+[[health]]
+component = "payment"
+column = "method"
+levels = { card = 100, check = 40 }
+"#,
+    )
+    .unwrap();
+    let flat = ["--data", "t.csv", "--schema", "t.toml"];
+    let out = churnguard(
+        &[
+            &["train"],
+            &flat[..],
+            &["--families", "logistic", "--registry", "models"],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = churnguard(
+        &[
+            &["score"],
+            &flat[..],
+            &[
+                "--registry",
+                "models",
+                "--out",
+                "run",
+                "--store",
+                "sqlite://s.db",
+            ],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let scores = health_contributions(&dir.path().join("run"));
+    let input = churnguard::data::read_raw(&dir.path().join("t.csv")).unwrap();
+    let by_id: std::collections::HashMap<String, usize> =
+        churnguard::data::columns::strs(&input, "id")
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id.unwrap(), i))
+            .collect();
+    let usage = column_f64(&input, "usage");
+    let tickets = column_f64(&input, "tickets");
+    let method = churnguard::data::columns::strs(&input, "method").unwrap();
+    let fee = column_f64(&input, "fee");
+    let ids = churnguard::data::columns::strs(&scores, "customer_id").unwrap();
+    let owners = churnguard::data::columns::strs(&scores, "owner").unwrap();
+    let p = column_f64(&scores, "churn_probability");
+    let health = column_f64(&scores, "health");
+    let parts: Vec<Vec<Option<f64>>> = churnguard::health::Component::ALL
+        .iter()
+        .map(|c| column_f64(&scores, &format!("health_{}", c.name())))
+        .collect();
+    let config = churnguard::health::HealthConfig::default();
+    use churnguard::health::Component;
+    for (row, id) in ids.iter().enumerate() {
+        let i = by_id[id.as_deref().unwrap()];
+        // What the schema says each component is, by hand.
+        let mut mapped = vec![
+            (
+                Component::Engagement,
+                100.0 * (usage[i].unwrap() / 10.0).min(1.0),
+            ),
+            (
+                Component::Support,
+                100.0 * (1.0 - tickets[i].unwrap() / 8.0).max(0.0),
+            ),
+        ];
+        match method[i].as_deref() {
+            Some("card") => mapped.push((Component::Payment, 100.0)),
+            Some("check") => mapped.push((Component::Payment, 40.0)),
+            _ => {} // "invoice" has no points: payment unknown
+        }
+        let want = churnguard::health::health_index(
+            &churnguard::health::HealthInputs {
+                churn_probability: p[row].unwrap(),
+                mapped,
+                ..Default::default()
+            },
+            &config,
+        );
+        assert!((want.score - health[row].unwrap()).abs() < 1e-9, "{id:?}");
+        for (k, c) in want.components.iter().enumerate() {
+            assert!(
+                (c.contribution - parts[k][row].unwrap_or(0.0)).abs() < 1e-9,
+                "{id:?} {}",
+                c.component
+            );
+        }
+        // roles: the owner column is the owner, the fee the MRR.
+        assert_eq!(
+            owners[row].as_deref(),
+            Some(format!("am{}", i % 4).as_str())
+        );
+        assert!(fee[i].unwrap() > 0.0);
+    }
+    // A signal on a column that is not an input is refused, naming it.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        std::fs::read_to_string(dir.path().join("t.toml"))
+            .unwrap()
+            .replace("column = \"usage\"", "column = \"fee\""),
+    )
+    .unwrap();
+    let out = churnguard(
+        &[
+            "score",
+            "--data",
+            "t.csv",
+            "--schema",
+            "bad.toml",
+            "--registry",
+            "models",
+            "--out",
+            "run2",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("`fee`") && text(&out).contains("not a numeric input"),
+        "{}",
+        text(&out)
+    );
+}

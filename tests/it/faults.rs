@@ -791,5 +791,5 @@ async fn a_timed_out_scoring_run_keeps_its_lock_so_runs_never_overlap() {
         .map(|e| e.at)
         .unwrap();
     assert!(second.created_at >= first_saved);
-    assert!(state.store.verify_audit().await.unwrap().is_ok());
+    assert!(state.store.verify_audit(None).await.unwrap().is_ok());
 }

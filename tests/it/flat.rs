@@ -150,3 +150,42 @@ fn a_table_without_an_id_column_is_numbered_by_row() {
     let err = load_flat(&p, &schema).unwrap_err().to_string();
     assert!(err.contains("`row`"), "{err}");
 }
+
+#[test]
+fn health_signals_and_roles_are_checked_with_the_key_named() {
+    let base = "id = \"id\"\n[target]\ncolumn = \"y\"\npositive = \"Yes\"\n[columns]\nnumeric = [\"x\"]\ncategorical = [\"c\"]\n";
+    let err = |extra: &str| {
+        FlatSchema::parse(&format!("{base}{extra}"), Path::new("s.toml"))
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("[[health]]\ncomponent = \"churn_risk\"\ncolumn = \"x\"\nworst = 0\nbest = 1\n");
+    assert!(e.contains("churn_risk"), "{e}");
+    let e = err("[[health]]\ncomponent = \"engagement\"\ncolumn = \"c\"\nworst = 0\nbest = 1\n");
+    assert!(
+        e.contains("`c`") && e.contains("not a numeric input"),
+        "{e}"
+    );
+    let e = err("[[health]]\ncomponent = \"engagement\"\ncolumn = \"x\"\nworst = 1\nbest = 1\n");
+    assert!(e.contains("different"), "{e}");
+    let e = err("[[health]]\ncomponent = \"payment\"\ncolumn = \"c\"\nlevels = { a = 150 }\n");
+    assert!(e.contains("150") && e.contains("0–100"), "{e}");
+    let e =
+        err("[[health]]\ncomponent = \"payment\"\ncolumn = \"c\"\nworst = 0\nlevels = { a = 1 }\n");
+    assert!(e.contains("give `column` with `worst` and `best`"), "{e}");
+    let e = err("[[health]]\ncomponent = \"mood\"\ncolumn = \"x\"\nworst = 0\nbest = 1\n");
+    assert!(e.contains("mood"), "{e}");
+    let e = err("[roles]\nmrr = \"y\"\n");
+    assert!(e.contains("roles.mrr") && e.contains("target"), "{e}");
+    let e = err("[roles]\nowners = \"o\"\n");
+    assert!(e.contains("owners"), "{e}");
+    // Role columns are known columns: a table with an owner column loads.
+    let schema = FlatSchema::parse(
+        &format!("{base}[roles]\nowner = \"o\"\n"),
+        Path::new("s.toml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "id,x,c,o,y\n1,1.0,a,ann,No\n2,2.0,b,bob,Yes\n");
+    load_flat(&p, &schema).unwrap();
+}

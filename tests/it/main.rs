@@ -4,6 +4,7 @@ mod actions;
 mod btyd;
 mod cli;
 mod columnar;
+mod delivery;
 mod experiment;
 mod explain;
 mod faults;

@@ -42,6 +42,7 @@ prop_compose! {
             tickets_90d: tickets,
             severe_tickets_90d: severe,
             open_tickets: open,
+            mapped: Vec::new(),
         }
     }
 }

@@ -33,6 +33,28 @@ const ROUTES: &[(&str, &str, Option<&str>, Need)] = &[
         Need::Admin,
     ),
     ("GET", "/v1/outcomes", None, Need::Reader),
+    (
+        "GET",
+        "/v1/interventions/export?owner=1",
+        None,
+        Need::Reader,
+    ),
+    ("GET", "/v1/deliveries", None, Need::Admin),
+    (
+        "POST",
+        "/v1/deliveries/1/retry",
+        Some(r#"{"webhook":"crm"}"#),
+        Need::Admin,
+    ),
+    // A key without an owner may not override: only admins and the
+    // customer's own account manager may.
+    (
+        "POST",
+        "/v1/customers/1/overrides",
+        Some(r#"{"band":"green","reason":"r","expires_on":"2099-01-01"}"#),
+        Need::Admin,
+    ),
+    ("POST", "/v1/overrides/1/revoke", None, Need::Admin),
     ("GET", "/v1/monitoring", None, Need::Reader),
     ("POST", "/v1/scoring-runs", Some("{}"), Need::Admin),
     ("GET", "/v1/kpi/scorecards", None, Need::Reader),
@@ -219,7 +241,8 @@ async fn pages_need_a_session_forms_need_the_token_and_the_role() {
                 "By playbook",
                 "By owner",
                 "How many customers each experiment needs",
-                "Why: risk × value × effect − cost",
+                "Expected loss = churn probability × lifetime value",
+                "Decision: ",
             ] {
                 assert!(r.body.contains(part), "{page} lacks {part:?}");
             }

@@ -502,7 +502,7 @@ async fn the_whole_api(store_url: &str) {
     assert!(log
         .iter()
         .any(|e| e.action == "intervention.outcome" && e.actor == "ops"));
-    assert!(state.store.verify_audit().await.unwrap().is_ok());
+    assert!(state.store.verify_audit(None).await.unwrap().is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,6 +89,7 @@ fn record(run: &str, id: usize, loss: f64, band: &str, owner: &str) -> CustomerS
         expected_loss: loss,
         health: 50.0,
         band: band.into(),
+        computed_band: None,
         health_change: None,
         trend: "new".into(),
         profile: "default".into(),
@@ -133,6 +134,7 @@ fn policy_input(id: &str, band: Band) -> PolicyInput {
         clv_segment: interventions::ClvSegment::Medium,
         payment_failures: Some(0.0),
         account_manager: Some("am-1".into()),
+        suppressed: false,
     }
 }
 
@@ -340,13 +342,13 @@ async fn the_audit_chain_catches_edits_deletions_and_reordering(store: &Store) {
             .await
             .unwrap();
     }
-    let n = store.verify_audit().await.unwrap().unwrap();
+    let n = store.verify_audit(None).await.unwrap().unwrap();
     assert!(n >= 6);
     store
         .execute_raw("UPDATE audit_log SET details = '{\"k\":99}' WHERE seq = 3")
         .await
         .unwrap();
-    let p = store.verify_audit().await.unwrap().unwrap_err();
+    let p = store.verify_audit(None).await.unwrap().unwrap_err();
     assert!(
         p.iter().any(|p| p.seq == 3 && p.message.contains("edited")),
         "{p:?}"
@@ -369,7 +371,7 @@ async fn deletion_and_reordering(store: &Store) {
         .execute_raw("DELETE FROM audit_log WHERE seq = 2")
         .await
         .unwrap();
-    let p = store.verify_audit().await.unwrap().unwrap_err();
+    let p = store.verify_audit(None).await.unwrap().unwrap_err();
     assert!(p.iter().any(|p| p.seq == 3), "{p:?}");
     // Put it right, then swap the contents of two rows.
     store.execute_raw("DELETE FROM audit_log").await.unwrap();
@@ -384,7 +386,7 @@ async fn deletion_and_reordering(store: &Store) {
             .await
             .unwrap();
     }
-    assert!(store.verify_audit().await.unwrap().is_ok());
+    assert!(store.verify_audit(None).await.unwrap().is_ok());
     store
         .execute_raw(
             "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 1002 WHEN 3 THEN 1003 ELSE seq END WHERE seq IN (2, 3);
@@ -393,7 +395,7 @@ async fn deletion_and_reordering(store: &Store) {
         )
         .await
         .unwrap();
-    let p = store.verify_audit().await.unwrap().unwrap_err();
+    let p = store.verify_audit(None).await.unwrap().unwrap_err();
     assert!(p.iter().any(|p| p.message.contains("link")), "{p:?}");
 }
 
@@ -409,7 +411,7 @@ async fn concurrent_appends_keep_one_chain(store: &Store) {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(store.verify_audit().await.unwrap(), Ok(16));
+    assert_eq!(store.verify_audit(None).await.unwrap(), Ok(16));
 }
 
 macro_rules! both_backends {

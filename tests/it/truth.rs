@@ -105,6 +105,7 @@ pub(crate) fn score(
             policy: &config.interventions,
             clv_thresholds: None,
             lifetime: None,
+            input: None,
         },
     )
     .unwrap();

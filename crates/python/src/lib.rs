@@ -261,7 +261,13 @@ impl Model {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let mut frame = read_parquet(data.as_bytes(), "the data")?;
         let batch = self.batch(&mut frame)?;
-        let contexts = CustomerContext::from_frame(&frame, &HashMap::new());
+        // Tenure from a signup date counts to today, as `POST /v1/score` does.
+        let contexts = CustomerContext::from_flat(
+            &frame,
+            &self.manifest.input.roles,
+            chrono::Utc::now().date_naive(),
+        )
+        .map_err(fail)?;
         let scoring = ScoringConfig {
             top_reasons,
             ..ScoringConfig::default()
@@ -281,6 +287,7 @@ impl Model {
                 policy: &policy,
                 clv_thresholds: None,
                 lifetime: self.manifest.lifetime.as_ref(),
+                input: Some(&self.manifest.input),
             },
         )
         .map_err(fail)?;

@@ -51,6 +51,8 @@ pub struct Caller {
     pub name: String,
     /// Its role.
     pub role: Role,
+    /// The account manager id the key belongs to (`[[serve.keys]] owner`).
+    pub owner: Option<String>,
 }
 
 impl Caller {
@@ -67,6 +69,21 @@ impl Caller {
     }
 }
 
+/// Whether a caller may act on something `owner` owns (record an
+/// intervention's outcome, override a customer): an admin on anything, an
+/// account manager (a key or session with `owner`) on their own. The API and
+/// the web app both ask this.
+pub fn may_act_on(role: Role, caller_owner: Option<&str>, owner: Option<&str>) -> bool {
+    role >= Role::Admin || caller_owner.is_some_and(|mine| Some(mine) == owner)
+}
+
+/// Whether a caller may act on anything at all: checked before looking up
+/// what they name, so a caller without the right learns nothing of what
+/// exists.
+pub fn may_act_on_some(role: Role, caller_owner: Option<&str>) -> bool {
+    role >= Role::Admin || caller_owner.is_some()
+}
+
 /// The SHA-256 of a key, as lowercase hex (what the config stores).
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -75,6 +92,7 @@ pub fn hash_key(key: &str) -> String {
 struct Entry {
     name: String,
     role: Role,
+    owner: Option<String>,
     digest: [u8; 32],
 }
 
@@ -133,6 +151,7 @@ impl KeyRing {
                 entries.push(Entry {
                     name: format!("env-{}-{}", role.name(), i + 1),
                     role,
+                    owner: None,
                     digest,
                 });
             }
@@ -152,6 +171,7 @@ impl KeyRing {
         Ok(Entry {
             name: k.name.clone(),
             role,
+            owner: k.owner.clone(),
             digest,
         })
     }
@@ -187,6 +207,7 @@ impl KeyRing {
             return Ok(Caller {
                 name: "anonymous".into(),
                 role: Role::Admin,
+                owner: None,
             });
         }
         let key = presented.ok_or(ApiError::Unauthorized)?;
@@ -202,6 +223,7 @@ impl KeyRing {
             .map(|e| Caller {
                 name: e.name.clone(),
                 role: e.role,
+                owner: e.owner.clone(),
             })
             .ok_or(ApiError::Unauthorized)
     }
@@ -299,6 +321,7 @@ mod tests {
         let scorer = Caller {
             name: "s".into(),
             role: Role::Scorer,
+            owner: None,
         };
         assert!(scorer.require(Role::Reader).is_ok());
         assert!(scorer.require(Role::Scorer).is_ok());

@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub secure_cookies: bool,
     /// API keys (hashed). `CHURNGUARD_API_KEYS="role:key,role:key"` adds more.
     pub keys: Vec<ApiKeyConfig>,
+    /// `[serve.delivery]`: webhooks interventions are delivered to.
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 impl Default for ServeConfig {
@@ -53,6 +55,7 @@ impl Default for ServeConfig {
             rate_limit_per_minute: 0,
             secure_cookies: false,
             keys: Vec::new(),
+            delivery: crate::delivery::DeliveryConfig::default(),
         }
     }
 }
@@ -76,6 +79,7 @@ impl ServeConfig {
         if !(self.request_timeout_secs.is_finite() && self.request_timeout_secs > 0.0) {
             return bad("request_timeout_secs", "must be > 0".into());
         }
+        self.delivery.check()?;
         for (i, k) in self.keys.iter().enumerate() {
             if !ROLES.contains(&k.role.as_str()) {
                 return bad(

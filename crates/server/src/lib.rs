@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
@@ -147,6 +148,23 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/interventions/{id}/outcome",
             post(routes::record_outcome).layer(idempotent.clone()),
         )
+        .route(
+            "/v1/interventions/export",
+            get(routes::export_interventions),
+        )
+        .route(
+            "/v1/customers/{id}/overrides",
+            post(routes::create_override).layer(idempotent.clone()),
+        )
+        .route(
+            "/v1/overrides/{id}/revoke",
+            post(routes::revoke_override).layer(idempotent.clone()),
+        )
+        .route("/v1/deliveries", get(routes::deliveries))
+        .route(
+            "/v1/deliveries/{id}/retry",
+            post(routes::retry_delivery).layer(idempotent.clone()),
+        )
         .route("/v1/outcomes", get(routes::outcomes))
         .route(
             "/v1/scoring-runs",
@@ -198,6 +216,9 @@ pub enum ServeError {
     /// The registry.
     #[error(transparent)]
     Registry(#[from] churnguard_app::registry::RegistryError),
+    /// Webhook delivery cannot start (a secret is missing).
+    #[error(transparent)]
+    Delivery(#[from] delivery::DeliveryError),
     /// Serving failed.
     #[error("server: {0}")]
     Io(std::io::Error),
@@ -209,6 +230,7 @@ impl HasKind for ServeError {
             ServeError::Bind { .. } | ServeError::Keys(_) => ErrorKind::BadInput,
             ServeError::Store(e) => e.kind(),
             ServeError::Registry(e) => e.kind(),
+            ServeError::Delivery(e) => e.kind(),
             ServeError::Io(_) => ErrorKind::Internal,
         }
     }
@@ -252,7 +274,12 @@ pub async fn build_state(
         }
         ring
     };
+    // The audit key comes from the environment only, never the file.
     let store = Store::connect(&config.store.url).await?;
+    let store = match Store::audit_key_from_env() {
+        Some(key) => store.with_audit_key(&key),
+        None => store,
+    };
     let registry = Registry::open(std::path::Path::new(&serve.registry))?;
     let state = Arc::new(AppState {
         limiter: auth::RateLimiter::new(serve.rate_limit_per_minute),
@@ -320,6 +347,31 @@ pub fn watch_champion(state: Arc<AppState>, every: Duration) -> tokio::task::Joi
     })
 }
 
+/// Runs a delivery pass every `every` (webhooks configured).
+pub fn deliver_every(
+    state: Arc<AppState>,
+    deliverer: Arc<delivery::Deliverer>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match deliverer.run_once(&state.store).await {
+                Ok(r) if r.attempted > 0 => tracing::info!(
+                    delivered = r.delivered,
+                    retrying = r.retrying,
+                    dead = r.dead,
+                    "delivery pass"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "delivery pass failed"),
+            }
+        }
+    })
+}
+
 /// Resolves when SIGTERM or Ctrl-C arrives.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -376,13 +428,21 @@ pub async fn run(
     println!("churnguard serving on http://{local}");
     let watcher = (options.watch_secs > 0.0)
         .then(|| watch_champion(state.clone(), Duration::from_secs_f64(options.watch_secs)));
+    let deliverer = Arc::new(delivery::Deliverer::new(&state.serve.delivery)?);
+    let delivering = (!deliverer.is_empty()).then(|| {
+        deliver_every(
+            state.clone(),
+            deliverer,
+            Duration::from_secs(state.serve.delivery.poll_secs),
+        )
+    });
     let app = router(state.clone());
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServeError::Io);
-    if let Some(w) = watcher {
-        w.abort();
+    for task in [watcher, delivering].into_iter().flatten() {
+        task.abort();
     }
     state.store.close().await;
     result

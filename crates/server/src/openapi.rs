@@ -28,7 +28,7 @@ use super::{error, idempotency, routes, score};
 /// The HTTP API's version: the major is the path's `/v1`; a minor release
 /// adds (fields, operations, parameters) without breaking a client of the
 /// same major. OPERATIONS.md says what counts as breaking.
-pub const API_VERSION: &str = "1.1.0";
+pub const API_VERSION: &str = "1.2.0";
 
 /// The response header that names [`API_VERSION`].
 pub const VERSION_HEADER: &str = "api-version";
@@ -38,6 +38,9 @@ pub const IDEMPOTENT_ROUTES: &[&str] = &[
     "/v1/interventions/{id}/outcome",
     "/v1/scoring-runs",
     "/v1/models/reload",
+    "/v1/deliveries/{id}/retry",
+    "/v1/customers/{id}/overrides",
+    "/v1/overrides/{id}/revoke",
 ];
 
 /// The OpenAPI document, generated from the handlers and their types.
@@ -51,6 +54,11 @@ pub const IDEMPOTENT_ROUTES: &[&str] = &[
         routes::interventions,
         routes::record_outcome,
         routes::outcomes,
+        routes::export_interventions,
+        routes::deliveries,
+        routes::retry_delivery,
+        routes::create_override,
+        routes::revoke_override,
         routes::scoring_run,
         routes::scorecards,
         routes::models,
@@ -252,6 +260,15 @@ pub fn document(model: Option<&LoadedModel>, max_batch: usize) -> Value {
         json!({"outcome": "retained", "note": "renewed after the call"});
     doc["paths"]["/v1/scoring-runs"]["post"]["requestBody"]["content"]["application/json"]
         ["example"] = json!({"snapshot": "latest", "model": "champion"});
+    doc["paths"]["/v1/deliveries/{id}/retry"]["post"]["requestBody"]["content"]
+        ["application/json"]["example"] = json!({"webhook": "crm"});
+    doc["paths"]["/v1/customers/{id}/overrides"]["post"]["requestBody"]["content"]
+        ["application/json"]["example"] = json!({
+        "band": "green",
+        "suppress_interventions": true,
+        "reason": "Renewal signed on the phone; paperwork follows",
+        "expires_on": "2026-12-31"
+    });
     doc
 }
 

@@ -602,6 +602,9 @@ pub struct ReasonDto {
     pub weight: f64,
     /// The reason in plain words, with its direction.
     pub text: String,
+    /// Whether staff can act on it (usage, support, payments, the renewal);
+    /// `false` for context (size, plan, tenure). Levers are listed first.
+    pub lever: bool,
 }
 
 /// One customer's score.
@@ -733,6 +736,7 @@ pub fn result_of(
             .into_iter()
             .map(|r| ReasonDto {
                 text: churnguard_core::scoring::reason_text(&r),
+                lever: churnguard_core::scoring::is_lever(&r.feature, Some(&model.manifest.input)),
                 feature: r.feature,
                 value: r.value,
                 weight: r.weight,

@@ -92,17 +92,45 @@ impl RecordSchema {
         for (j, n) in c.categorical.iter().enumerate() {
             index.insert(n.clone(), Slot::Categorical(j));
         }
+        // A flat schema's `[roles]` name its context fields; an input of
+        // the same name stays an input (MRR may be both).
+        let roles = &manifest.input.roles;
+        for (column, f) in [
+            (&roles.name, ContextField::Name),
+            (&roles.owner, ContextField::AccountManager),
+            (&roles.segment, ContextField::Segment),
+            (&roles.mrr, ContextField::Mrr),
+            (&roles.cac, ContextField::Cac),
+        ] {
+            if let Some(column) = column {
+                index.entry(column.clone()).or_insert(Slot::Context(f));
+            }
+        }
         for (name, f) in CONTEXT_FIELDS {
             index.entry(name.to_string()).or_insert(Slot::Context(*f));
         }
+        let mrr_names: Vec<&str> = roles
+            .mrr
+            .as_deref()
+            .into_iter()
+            .chain(["mrr", "MonthlyCharges"])
+            .collect();
+        let segment_names: Vec<&str> = roles
+            .segment
+            .as_deref()
+            .into_iter()
+            .chain(["plan"])
+            .collect();
         RecordSchema {
             id: manifest.input.id.clone(),
             numeric: c.numeric.clone(),
             categorical: c.categorical.clone(),
-            mrr_input: ["mrr", "MonthlyCharges"]
+            mrr_input: mrr_names
                 .iter()
                 .find_map(|m| c.numeric.iter().position(|n| n == m)),
-            segment_input: c.categorical.iter().position(|n| n == "plan"),
+            segment_input: segment_names
+                .iter()
+                .find_map(|m| c.categorical.iter().position(|n| n == m)),
             index,
         }
     }

@@ -160,7 +160,7 @@ pub(crate) async fn insert_scores_sqlite(
 ) -> Result<()> {
     let sql = format!(
         "INSERT INTO customer_scores ({SCORE_COLUMNS}) VALUES ({})",
-        (1..=20)
+        (1..=21)
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -194,6 +194,7 @@ pub(crate) async fn insert_scores_sqlite(
             stmt.text(18, Some(components))?;
             stmt.text(19, Some(reasons))?;
             stmt.text(20, s.intervention.as_deref())?;
+            stmt.text(21, s.computed_band.as_deref())?;
             stmt.step_and_reset()?;
         }
     }
@@ -269,6 +270,8 @@ fn csv_lines(chunk: &[CustomerScoreRecord]) -> Vec<u8> {
         csv_text(o, Some(&reasons));
         o.push(b',');
         csv_text(o, s.intervention.as_deref());
+        o.push(b',');
+        csv_text(o, s.computed_band.as_deref());
         out.push(b'\n');
     }
     out

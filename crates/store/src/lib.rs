@@ -14,7 +14,9 @@
 
 mod audit;
 mod bulk;
+mod deliveries;
 mod idempotency;
+mod overrides;
 mod records;
 mod sessions;
 mod statements;
@@ -25,8 +27,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-pub use audit::{verify as verify_chain, AuditEntry, AuditProblem};
+pub use audit::{verify as verify_chain, AuditEntry, AuditHead, AuditProblem};
+pub use deliveries::{Attempt, Delivery, DeliveryStatus};
 pub use idempotency::{IdempotencyClaim, IdempotencyRetention};
+pub use overrides::{NewOverride, Override};
 use records::SCORE_COLUMNS;
 pub use records::{
     bad_cursor, CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter,
@@ -246,6 +250,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_web_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0005_web_sessions.sql"),
     },
+    Migration {
+        version: 6,
+        description: "outgoing deliveries of interventions (webhook outbox)",
+        sqlite: include_str!("../migrations/sqlite/0006_deliveries.sql"),
+        postgres: include_str!("../migrations/postgres/0006_deliveries.sql"),
+    },
+    Migration {
+        version: 7,
+        description: "overrides of health bands and interventions, with the computed band kept",
+        sqlite: include_str!("../migrations/sqlite/0007_overrides.sql"),
+        postgres: include_str!("../migrations/postgres/0007_overrides.sql"),
+    },
 ];
 
 /// Fault injection for the crash tests: when `CHURNGUARD_FAILPOINT` names
@@ -290,7 +306,22 @@ pub struct Store {
     /// Whether the last write went through (false after a write failed
     /// because the database could not take it: full, read-only, locked).
     write_ok: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The audit chain's key, when one is set.
+    audit_key: Option<AuditKey>,
 }
+
+/// The audit chain's HMAC key; never printed.
+#[derive(Clone)]
+struct AuditKey(std::sync::Arc<[u8]>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(***)")
+    }
+}
+
+/// The environment variable the binary reads the audit key from.
+pub const AUDIT_KEY_ENV: &str = "CHURNGUARD_AUDIT_KEY";
 
 /// For a SQLite URL whose file would go into a folder that does not exist,
 /// the message to give (SQLite itself only says "unable to open database
@@ -390,9 +421,30 @@ impl Store {
             url: redact(url),
             full_url: full.clone(),
             write_ok: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            audit_key: None,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// This store, keying the audit entries it appends (HMAC-SHA256 under
+    /// `key`) and checking keyed ones with it. An empty key is no key.
+    pub fn with_audit_key(mut self, key: &[u8]) -> Store {
+        self.audit_key = (!key.is_empty()).then(|| AuditKey(key.into()));
+        self
+    }
+
+    /// The audit key, as the binary's edge reads it from
+    /// [`AUDIT_KEY_ENV`]; `None` when unset or empty.
+    pub fn audit_key_from_env() -> Option<Vec<u8>> {
+        std::env::var(AUDIT_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(String::into_bytes)
+    }
+
+    fn audit_key(&self) -> Option<&[u8]> {
+        self.audit_key.as_ref().map(|k| &*k.0)
     }
 
     /// The backend.
@@ -635,6 +687,7 @@ impl Store {
         });
         conn.append_audit(
             self.backend,
+            self.audit_key(),
             actor,
             "scoring_run.saved",
             &run.run_id,
@@ -648,8 +701,15 @@ impl Store {
                 "stage": cards.stage.name(),
                 "employees": cards.cards.len(),
             });
-            conn.append_audit(self.backend, actor, "kpi.saved", &run.run_id, &details)
-                .await?;
+            conn.append_audit(
+                self.backend,
+                self.audit_key(),
+                actor,
+                "kpi.saved",
+                &run.run_id,
+                &details,
+            )
+            .await?;
         }
         Ok(ids)
     }
@@ -871,8 +931,7 @@ impl Store {
                 "status": i.status.name(),
                 "note_chars": input.note.as_deref().map_or(0, str::len),
             });
-            tx.append_audit(
-                self.backend,
+            tx.append_audit(self.backend, self.audit_key(),
                 actor,
                 "intervention.outcome",
                 &id.to_string(),
@@ -921,6 +980,7 @@ impl Store {
                 .map_err(q("closing an intervention"))?;
             tx.append_audit(
                 self.backend,
+                self.audit_key(),
                 actor,
                 "intervention.done",
                 &id.to_string(),
@@ -951,6 +1011,7 @@ impl Store {
             let details = serde_json::json!({ "records": outcomes.len() });
             tx.append_audit(
                 self.backend,
+                self.audit_key(),
                 actor,
                 "outcomes.ingested",
                 "interventions",
@@ -996,6 +1057,15 @@ impl Store {
             .collect()
     }
 
+    /// The scores of `ids` in run `run_id`, by customer id.
+    pub async fn scores_in_run(
+        &self,
+        run_id: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, CustomerScoreRecord>> {
+        records::scores_in_run(&self.pool, run_id, ids).await
+    }
+
     /// A customer's scores, newest first.
     pub async fn customer_history(&self, customer_id: &str) -> Result<Vec<CustomerScoreRecord>> {
         records::customer_history(&self.pool, customer_id).await
@@ -1021,8 +1091,15 @@ impl Store {
                 "stage": cards.stage.name(),
                 "employees": cards.cards.len(),
             });
-            tx.append_audit(self.backend, actor, "kpi.saved", run_id, &details)
-                .await?;
+            tx.append_audit(
+                self.backend,
+                self.audit_key(),
+                actor,
+                "kpi.saved",
+                run_id,
+                &details,
+            )
+            .await?;
             tx.commit().await.map_err(q("committing scorecards"))?;
             Ok(())
         })
@@ -1059,8 +1136,15 @@ impl Store {
     ) -> Result<()> {
         self.tracked(async {
             let mut tx = self.begin_write().await?;
-            tx.append_audit(self.backend, actor, action, subject, details)
-                .await?;
+            tx.append_audit(
+                self.backend,
+                self.audit_key(),
+                actor,
+                action,
+                subject,
+                details,
+            )
+            .await?;
             tx.commit().await.map_err(q("committing an audit entry"))?;
             Ok(())
         })
@@ -1074,8 +1158,24 @@ impl Store {
 
     /// Checks the audit log's hash chain; returns the number of entries, or
     /// every problem found.
-    pub async fn verify_audit(&self) -> Result<std::result::Result<usize, Vec<AuditProblem>>> {
-        Ok(audit::verify(&self.audit_log().await?))
+    pub async fn verify_audit(
+        &self,
+        head: Option<&AuditHead>,
+    ) -> Result<std::result::Result<usize, Vec<AuditProblem>>> {
+        Ok(audit::verify(
+            &self.audit_log().await?,
+            self.audit_key(),
+            head,
+        ))
+    }
+
+    /// The newest audit entry's sequence and hash, to export and check
+    /// later with [`Store::verify_audit`]; `None` while the log is empty.
+    pub async fn audit_head(&self) -> Result<Option<AuditHead>> {
+        Ok(self.audit_log().await?.last().map(|e| AuditHead {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        }))
     }
 
     /// Runs raw SQL (tests use it to tamper with rows).

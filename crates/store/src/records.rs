@@ -60,8 +60,12 @@ pub struct CustomerScoreRecord {
     pub expected_loss: f64,
     /// Health index.
     pub health: f64,
-    /// Band.
+    /// Band shown: the computed one, or the band staff set (an override in
+    /// force at the run).
     pub band: String,
+    /// The band the index gave, when an override replaced it in `band`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_band: Option<String>,
     /// Change since the previous run.
     pub health_change: Option<f64>,
     /// `up`, `down`, `flat` or `new`.
@@ -253,7 +257,7 @@ pub(super) fn run_from_row(r: &AnyRow) -> Result<RunRecord> {
     })
 }
 
-pub(crate) const SCORE_COLUMNS: &str = "run_id, customer_id, snapshot_date, name, owner, segment, churn_probability, p_involuntary, churn_type, clv, clv_cac, expected_loss, health, band, health_change, trend, profile, components, reasons, intervention";
+pub(crate) const SCORE_COLUMNS: &str = "run_id, customer_id, snapshot_date, name, owner, segment, churn_probability, p_involuntary, churn_type, clv, clv_cac, expected_loss, health, band, health_change, trend, profile, components, reasons, intervention, computed_band";
 
 fn score_from_row(r: &AnyRow) -> Result<CustomerScoreRecord> {
     let e = || q("reading a score");
@@ -282,6 +286,7 @@ fn score_from_row(r: &AnyRow) -> Result<CustomerScoreRecord> {
         reasons: serde_json::from_str(&reasons)
             .map_err(|err| corrupt("customer_scores")(err.to_string()))?,
         intervention: r.try_get("intervention").map_err(e())?,
+        computed_band: r.try_get("computed_band").map_err(e())?,
     })
 }
 
@@ -340,6 +345,37 @@ pub(super) async fn customer_history(
     .await
     .map_err(q("reading a customer's history"))?;
     rows.iter().map(score_from_row).collect()
+}
+
+/// The scores of `ids` in one run, by customer id (ids without a score
+/// there are absent). Asked in chunks, so a long list stays one statement
+/// each under every database's parameter limit.
+pub(super) async fn scores_in_run(
+    pool: &AnyPool,
+    run_id: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, CustomerScoreRecord>> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {SCORE_COLUMNS} FROM customer_scores WHERE run_id = $1 AND customer_id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(run_id);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        let rows = query
+            .fetch_all(pool)
+            .await
+            .map_err(q("reading scores of a run"))?;
+        for row in &rows {
+            let record = score_from_row(row)?;
+            out.insert(record.customer_id.clone(), record);
+        }
+    }
+    Ok(out)
 }
 
 fn encode_cursor(key: &str, id: &str) -> String {

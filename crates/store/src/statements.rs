@@ -22,9 +22,11 @@ pub(crate) trait WriteStatements {
     /// Saves a run's scorecards for one role and stage (replacing any).
     async fn save_scorecards(&mut self, run_id: &str, cards: &Scorecards) -> Result<()>;
     /// Appends an entry to the hash-chained audit log.
+    #[allow(clippy::too_many_arguments)]
     async fn append_audit(
         &mut self,
         backend: Backend,
+        key: Option<&[u8]>,
         actor: &str,
         action: &str,
         subject: &str,
@@ -175,6 +177,7 @@ macro_rules! write_statements {
             async fn append_audit(
                 &mut self,
                 backend: Backend,
+                key: Option<&[u8]>,
                 actor: &str,
                 action: &str,
                 subject: &str,
@@ -205,7 +208,7 @@ macro_rules! write_statements {
                 };
                 let at = crate::now();
                 let details = details.to_string();
-                let hash = crate::audit::entry_hash(seq, at, actor, action, subject, &details, &prev);
+                let hash = crate::audit::entry_hash(seq, at, actor, action, subject, &details, &prev, key);
                 sqlx::query(
                     "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -20,7 +20,10 @@ mod uplift;
 
 use std::path::PathBuf;
 
-pub use interventions::{mark_done, record_outcome, MAX_NOTE_BYTES};
+pub use interventions::{
+    mark_done, record_outcome, set_override, OverrideRequest, MAX_NOTE_BYTES, MAX_OVERRIDE_DAYS,
+    MAX_REASON_BYTES,
+};
 pub use models::{promote, record_training, rollback};
 pub use monitor::{monitor, MonitorReport, MonitorRequest, RealisedRun};
 pub use outcomes::{

@@ -17,6 +17,7 @@ use chrono::NaiveDate;
 use churnguard_core::data::schema::{date_from_days, days_from_date};
 use churnguard_core::data::{self, columns, flat, LoadOptions, Tables};
 use churnguard_core::features::{self, FeatureParams};
+use churnguard_core::health::Band;
 use churnguard_core::interventions::{
     self, Arm, Choice, ClvThresholds, Intervention, MeasuredEffect, Plan, PlanContext,
 };
@@ -26,7 +27,7 @@ use churnguard_core::scoring::{
     self, purchases, BelowMinimum, CustomerContext, Previous, RunSummary, ScoredCustomer, Settings,
 };
 use churnguard_core::value::{self, btyd::Transaction};
-use churnguard_store::{failpoint, CustomerScoreRecord, RunRecord, Store};
+use churnguard_store::{failpoint, CustomerScoreRecord, Override, RunRecord, Store};
 use polars::prelude::*;
 use serde::Serialize;
 
@@ -92,6 +93,8 @@ pub struct LoadedRun {
     baseline: Option<churnguard_core::monitor::Baseline>,
     /// Per playbook, the effect measured from settled outcomes so far.
     measured: HashMap<String, MeasuredEffect>,
+    /// Staff overrides in force, by customer id.
+    overrides: HashMap<String, Override>,
     source: String,
 }
 
@@ -158,6 +161,8 @@ struct Prepared {
     tables: Option<Tables>,
     /// The flat table had no id column: ids are row numbers.
     row_ids: bool,
+    /// The input schema the rows were read with (the model's, or `--schema`).
+    input: flat::FlatSchema,
 }
 
 fn parse_snapshot(s: &str) -> Result<NaiveDate> {
@@ -216,6 +221,7 @@ fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
             frame,
             tables: Some(tables),
             row_ids: false,
+            input,
         });
     }
     if !req.data.is_file() {
@@ -270,8 +276,9 @@ fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
         (None, Some(s)) if s != "latest" => parse_snapshot(s)?,
         _ => chrono::Utc::now().date_naive(),
     };
-    let contexts = CustomerContext::from_frame(&raw, &HashMap::new());
     let table = flat::inputs_from_frame(raw.clone(), &req.data, &input)?;
+    let contexts = CustomerContext::from_flat(&raw, &input.roles, snapshot)
+        .map_err(|e| ServiceError::BadRequest(format!("{}: {e}", req.data.display())))?;
     let batch = batch_of(&table.frame)?;
     Ok(Prepared {
         batch,
@@ -280,6 +287,7 @@ fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
         frame: raw,
         tables: None,
         row_ids: input.row_ids,
+        input,
     })
 }
 
@@ -304,6 +312,7 @@ fn record_of(
         expected_loss: c.expected_loss,
         health: c.health.score,
         band: c.health.band.name().to_string(),
+        computed_band: None,
         health_change: c.trend.change,
         trend: c.trend.direction.name().to_string(),
         profile: c.health.profile.clone(),
@@ -369,6 +378,19 @@ fn scores_frame(
                     .iter()
                     .find(|c| c.component == component)
                     .map(|c| c.contribution)
+            }),
+        ));
+    }
+    // Each component's own score (0–100), empty where the customer has no
+    // data for it (reweighted away): which components the index rests on.
+    for component in churnguard_core::health::Component::ALL {
+        cols.push(Column::new(
+            format!("component_{}", component.name()).as_str().into(),
+            x(&|r| {
+                r.components
+                    .iter()
+                    .find(|c| c.component == component)
+                    .and_then(|c| c.score)
             }),
         ));
     }
@@ -605,6 +627,7 @@ struct History {
     existing: Vec<Intervention>,
     observed: Vec<(Intervention, Option<bool>)>,
     measured: HashMap<String, MeasuredEffect>,
+    overrides: HashMap<String, Override>,
 }
 
 /// The previous scores, the interventions the policy must see, the observed
@@ -621,11 +644,15 @@ async fn history(store: &Store, snapshot: NaiveDate, config: &AppConfig) -> Resu
         let records: Vec<Intervention> = observed.iter().map(|(i, _)| i.clone()).collect();
         interventions::measured_effects(&interventions::summarise(&records, &known))
     };
+    // Overrides lapse by the wall clock, not the snapshot's: staff set
+    // them in real time ("until the renewal on the 15th").
+    let overrides = store.active_overrides(churnguard_store::now()).await?;
     Ok(History {
         previous,
         existing,
         observed,
         measured,
+        overrides,
     })
 }
 
@@ -660,6 +687,7 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
         existing,
         observed,
         measured,
+        overrides,
     } = history(store, prepared.snapshot, config).await?;
     // The KPIs' period starts 90 days before the snapshot: the book risk
     // then comes from the latest run at or before that day, if any.
@@ -692,6 +720,7 @@ pub async fn load(req: &ScoreRunRequest, config: &AppConfig, store: &Store) -> R
         expected_churn,
         uplift,
         baseline,
+        overrides,
         source: req.data.display().to_string(),
     })
 }
@@ -755,6 +784,7 @@ async fn load_purchases(
         previous,
         existing,
         measured,
+        overrides,
         ..
     } = history(store, snapshot, config).await?;
     Ok(LoadedRun {
@@ -772,6 +802,7 @@ async fn load_purchases(
             frame: DataFrame::empty(),
             tables: None,
             row_ids: false,
+            input: flat::feature_table_schema(&[], &[], &[]),
         },
         previous,
         existing,
@@ -780,6 +811,7 @@ async fn load_purchases(
         uplift: HashMap::new(),
         baseline: None,
         measured,
+        overrides,
         source: req.data.display().to_string(),
     })
 }
@@ -804,6 +836,7 @@ pub fn compute(
         policy: &config.interventions,
         clv_thresholds: None,
         lifetime: None,
+        input: Some(&prepared.input),
     };
     let (scored, horizon, model_id, model_family, purchases) = match &loaded.scorer {
         Scorer::Model { manifest, model } => {
@@ -841,7 +874,24 @@ pub fn compute(
         }
     };
     let now = run_clock(prepared.snapshot);
-    let inputs: Vec<_> = scored.iter().map(ScoredCustomer::policy_input).collect();
+    // Overrides in force: the band staff set is the band the policy and
+    // staff see (the computed one is kept beside it); a suppressed customer
+    // gets no new intervention.
+    let shown_band = |c: &ScoredCustomer| -> Option<Band> {
+        let band = loaded.overrides.get(&c.customer_id)?.band.as_deref()?;
+        band.parse().ok()
+    };
+    let inputs: Vec<_> = scored
+        .iter()
+        .map(|c| {
+            let mut input = c.policy_input();
+            if let Some(o) = loaded.overrides.get(&c.customer_id) {
+                input.band = shown_band(c).unwrap_or(input.band);
+                input.suppressed = o.suppress;
+            }
+            input
+        })
+        .collect();
     let plan = interventions::plan(
         &config.interventions,
         &inputs,
@@ -861,12 +911,17 @@ pub fn compute(
     let mut records: Vec<CustomerScoreRecord> = scored
         .iter()
         .map(|c| {
-            record_of(
+            let mut record = record_of(
                 run_id,
                 &snapshot,
                 c,
                 choices.get(c.customer_id.as_str()).copied(),
-            )
+            );
+            if let Some(band) = shown_band(c) {
+                record.computed_band =
+                    Some(std::mem::replace(&mut record.band, band.name().to_string()));
+            }
+            record
         })
         .collect();
     records.sort_by(|a, b| {

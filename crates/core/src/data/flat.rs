@@ -17,6 +17,35 @@
 //! ```
 //!
 //! Every column of the file must have a role, so nothing is dropped silently.
+//!
+//! Two optional sections say what the business needs beyond the model:
+//! `[roles]` names the columns that hold the customer's name, owner, segment,
+//! MRR, CAC and tenure (or signup date), so CLV, interventions and KPIs work
+//! on the table; `[[health]]` maps input columns to the health index's
+//! components, each with its direction, so the index is made of more than
+//! churn risk:
+//!
+//! ```toml
+//! [roles]
+//! mrr = "MonthlyCharges"
+//! tenure_months = "tenure"
+//!
+//! [[health]]                      # a number: the value worth 0 and the one worth 100
+//! component = "support"
+//! column = "tickets_90d"
+//! worst = 10
+//! best = 0
+//!
+//! [[health]]                      # a category: points per level (others: unknown)
+//! component = "payment"
+//! column = "PaymentMethod"
+//! levels = { "Electronic check" = 30, "Credit card (automatic)" = 100 }
+//!
+//! [[health]]                      # adoption: the share of columns holding a value
+//! component = "engagement"
+//! columns = ["StreamingTV", "OnlineBackup"]
+//! count_of = "Yes"
+//! ```
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,6 +55,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::ColumnKind;
 use super::{parse_columns, read_raw, DataError, Result};
+use crate::health::Component;
 
 /// The roles of a flat table's columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +76,178 @@ pub struct FlatSchema {
     pub target: Target,
     /// The feature columns by role.
     pub columns: Roles,
+    /// Columns that describe the customer to the business (owner, MRR, ...).
+    #[serde(default, skip_serializing_if = "BusinessRoles::is_empty")]
+    pub roles: BusinessRoles,
+    /// Input columns that feed the health index's components.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthSignal>,
+}
+
+/// Columns a flat table's business context is read from. Each is optional;
+/// a role column need not be a model input (it is read, not learned from).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessRoles {
+    /// The customer's name, shown to staff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The owner (account manager) id: interventions and KPIs go by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The segment risk lists filter by (a plan, a contract type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Monthly recurring revenue, for CLV and expected loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrr: Option<String>,
+    /// Customer acquisition cost, for CLV/CAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cac: Option<String>,
+    /// The signup date (YYYY-MM-DD): tenure at the snapshot chooses the
+    /// health profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signup_date: Option<String>,
+    /// Tenure in months (instead of a signup date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenure_months: Option<String>,
+    /// Tenure in days (instead of a signup date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenure_days: Option<String>,
+}
+
+impl BusinessRoles {
+    /// Whether no role is set.
+    pub fn is_empty(&self) -> bool {
+        self == &BusinessRoles::default()
+    }
+
+    /// `(key, column)` of every role that is set.
+    pub fn named(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("roles.name", &self.name),
+            ("roles.owner", &self.owner),
+            ("roles.segment", &self.segment),
+            ("roles.mrr", &self.mrr),
+            ("roles.cac", &self.cac),
+            ("roles.signup_date", &self.signup_date),
+            ("roles.tenure_months", &self.tenure_months),
+            ("roles.tenure_days", &self.tenure_days),
+        ]
+        .into_iter()
+        .filter_map(|(k, c)| c.as_deref().map(|c| (k, c)))
+        .collect()
+    }
+}
+
+/// One input column's part in a health component. Exactly one form:
+/// `column` with `worst` and `best` (a number, scored linearly from 0 at
+/// `worst` to 100 at `best`, clamped, so `worst > best` means lower is
+/// better); `column` with `levels` (a category, points per level; a level not
+/// listed is unknown, not zero); or `columns` with `count_of` (100 × the
+/// share of the columns holding that value: adoption of add-ons).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSignal {
+    /// The component it feeds: engagement, satisfaction, payment or support.
+    pub component: Component,
+    /// The input column (number or category forms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The value worth 0 points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst: Option<f64>,
+    /// The value worth 100 points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<f64>,
+    /// Points (0–100) per level of a categorical input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<std::collections::BTreeMap<String, f64>>,
+    /// Categorical inputs counted together (adoption form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// The value counted in `columns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_of: Option<String>,
+}
+
+/// A checked [`HealthSignal`], in the form scoring evaluates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalRule {
+    /// A numeric input scored linearly from `worst` (0) to `best` (100).
+    Linear {
+        /// The input.
+        column: String,
+        /// Value worth 0 points.
+        worst: f64,
+        /// Value worth 100 points.
+        best: f64,
+    },
+    /// A categorical input's points per level.
+    Levels {
+        /// The input.
+        column: String,
+        /// Points per level.
+        points: std::collections::BTreeMap<String, f64>,
+    },
+    /// 100 × the share of `columns` equal to `value`.
+    Share {
+        /// The inputs.
+        columns: Vec<String>,
+        /// The value counted.
+        value: String,
+    },
+}
+
+impl HealthSignal {
+    /// The signal's rule; `Err` says what is wrong, for the schema's error.
+    pub fn rule(&self) -> std::result::Result<SignalRule, String> {
+        let what = format!("health signal for `{}`", self.component);
+        match (
+            &self.column,
+            (self.worst, self.best),
+            &self.levels,
+            self.columns.is_empty(),
+            &self.count_of,
+        ) {
+            (Some(column), (Some(worst), Some(best)), None, true, None) => {
+                if !(worst.is_finite() && best.is_finite()) || worst == best {
+                    return Err(format!(
+                        "{what} on `{column}`: `worst` and `best` must be different finite numbers"
+                    ));
+                }
+                Ok(SignalRule::Linear {
+                    column: column.clone(),
+                    worst,
+                    best,
+                })
+            }
+            (Some(column), (None, None), Some(levels), true, None) => {
+                if levels.is_empty() {
+                    return Err(format!("{what} on `{column}`: `levels` is empty"));
+                }
+                if let Some((level, p)) = levels
+                    .iter()
+                    .find(|(_, p)| !(0.0..=100.0).contains(*p))
+                {
+                    return Err(format!(
+                        "{what} on `{column}`: level `{level}` has {p} points; points are 0–100"
+                    ));
+                }
+                Ok(SignalRule::Levels {
+                    column: column.clone(),
+                    points: levels.clone(),
+                })
+            }
+            (None, (None, None), None, false, Some(value)) => Ok(SignalRule::Share {
+                columns: self.columns.clone(),
+                value: value.clone(),
+            }),
+            _ => Err(format!(
+                "{what}: give `column` with `worst` and `best`, `column` with `levels`, or `columns` with `count_of`"
+            )),
+        }
+    }
 }
 
 /// The id column of a table without one: the row number.
@@ -127,6 +329,49 @@ impl FlatSchema {
         }
         if schema.target.positive.is_empty() {
             return Err(bad("`target.positive` must not be empty".into()));
+        }
+        for (key, column) in schema.roles.named() {
+            if column.is_empty() {
+                return Err(bad(format!("`{key}` names an empty column")));
+            }
+            if column == schema.target.column {
+                return Err(bad(format!(
+                    "`{key}` names the target `{column}`: a label cannot describe the customer"
+                )));
+            }
+        }
+        let numeric: HashSet<&str> = schema.columns.numeric.iter().map(String::as_str).collect();
+        let categorical: HashSet<&str> = schema
+            .columns
+            .categorical
+            .iter()
+            .map(String::as_str)
+            .collect();
+        for signal in &schema.health {
+            if signal.component == Component::ChurnRisk {
+                return Err(bad(
+                    "a `[[health]]` signal feeds `churn_risk`, which is the model's own: use engagement, satisfaction, payment or support".into(),
+                ));
+            }
+            let need = |column: &str, kinds: &HashSet<&str>, kind: &str| {
+                if kinds.contains(column) {
+                    Ok(())
+                } else {
+                    Err(bad(format!(
+                        "health signal for `{}` reads `{column}`, which is not a {kind} input under `columns`: health is computed from the model's inputs, wherever it scores",
+                        signal.component
+                    )))
+                }
+            };
+            match signal.rule().map_err(bad)? {
+                SignalRule::Linear { column, .. } => need(&column, &numeric, "numeric")?,
+                SignalRule::Levels { column, .. } => need(&column, &categorical, "categorical")?,
+                SignalRule::Share { columns, .. } => {
+                    for column in &columns {
+                        need(column, &categorical, "categorical")?;
+                    }
+                }
+            }
         }
         Ok(schema)
     }
@@ -256,6 +501,7 @@ fn typed_frame(
         .chain(schema.columns.numeric.iter().map(String::as_str))
         .chain(schema.columns.categorical.iter().map(String::as_str))
         .chain(schema.columns.ignore.iter().map(String::as_str))
+        .chain(schema.roles.named().into_iter().map(|(_, c)| c))
         .collect();
     if let Some(extra) = raw
         .get_column_names()
@@ -520,6 +766,8 @@ pub fn feature_table_schema(
                 .cloned()
                 .collect(),
         },
+        roles: BusinessRoles::default(),
+        health: Vec::new(),
     }
 }
 

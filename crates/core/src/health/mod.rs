@@ -475,6 +475,10 @@ pub struct HealthInputs {
     pub severe_tickets_90d: Option<f64>,
     /// Tickets open at the snapshot.
     pub open_tickets: Option<f64>,
+    /// Scores (0–100) of a flat table's mapped input columns, by component
+    /// (its schema's `[[health]]` signals). A component without native
+    /// inputs takes the mean of its mapped scores.
+    pub mapped: Vec<(Component, f64)>,
 }
 
 /// One component's part in a customer's index.
@@ -578,8 +582,22 @@ fn weighted_mean(parts: &[(Option<f64>, f64)]) -> Option<f64> {
     (total > 0.0).then(|| sum / total)
 }
 
-/// The score of one component, 0–100, or `None` when its data is missing.
+/// The score of one component, 0–100, or `None` when its data is missing:
+/// from the native inputs where there are any, else from the mapped ones.
 pub fn component_score(c: Component, x: &HealthInputs, s: &Scales) -> Option<f64> {
+    native_score(c, x, s).or_else(|| {
+        let mapped: Vec<f64> = x
+            .mapped
+            .iter()
+            .filter(|(m, v)| *m == c && v.is_finite())
+            .map(|(_, v)| *v)
+            .collect();
+        (!mapped.is_empty())
+            .then(|| (mapped.iter().sum::<f64>() / mapped.len() as f64).clamp(0.0, 100.0))
+    })
+}
+
+fn native_score(c: Component, x: &HealthInputs, s: &Scales) -> Option<f64> {
     let score = match c {
         Component::ChurnRisk => {
             let p = x.churn_probability;

@@ -17,6 +17,7 @@ fn full(p: f64) -> HealthInputs {
         tickets_90d: Some(0.0),
         severe_tickets_90d: Some(0.0),
         open_tickets: Some(0.0),
+        mapped: Vec::new(),
     }
 }
 

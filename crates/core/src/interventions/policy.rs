@@ -509,6 +509,9 @@ pub struct PolicyInput {
     pub payment_failures: Option<f64>,
     /// The customer's account manager, when known.
     pub account_manager: Option<String>,
+    /// Staff suppressed new interventions for the customer (an override in
+    /// force): no rule matches it; its open interventions run their course.
+    pub suppressed: bool,
 }
 
 fn matches(w: &Conditions, c: &PolicyInput) -> bool {
@@ -874,6 +877,9 @@ fn plan_with(
     }
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     for c in customers {
+        if c.suppressed {
+            continue;
+        }
         let Some(rule) = policy.first_match(c) else {
             continue;
         };

@@ -23,6 +23,7 @@ fn customer(id: &str, band: Band) -> PolicyInput {
         clv_segment: ClvSegment::Medium,
         payment_failures: Some(0.0),
         account_manager: Some("am-7".into()),
+        suppressed: false,
     }
 }
 

@@ -87,7 +87,20 @@ pub struct InputDrift {
     pub actual: Vec<f64>,
     /// A label per bin, for charts.
     pub bins: Vec<String>,
+    /// The input moves with the calendar by construction (a company's
+    /// tenure and renewal dates shift as it ages and grows), so its drift is
+    /// shown but not counted by the triggers ([`CALENDAR_INPUTS`]).
+    #[serde(default)]
+    pub calendar: bool,
 }
+
+/// Inputs whose distribution moves with the calendar by construction: days
+/// since signup and days to the next renewal (and its flag) shift whenever
+/// the customer base ages or grows, with no change in how customers behave.
+/// A model trained on earlier snapshots always sees them move, so drift on
+/// them alone is no reason to retrain: the report shows it, the triggers do
+/// not count it.
+pub const CALENDAR_INPUTS: &[&str] = &["tenure_days", "days_to_renewal", "renewal_within_90d"];
 
 /// A batch's drift, per input and for the score.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -179,6 +192,7 @@ pub fn drift_of_values(
         expected,
         actual,
         bins,
+        calendar: false,
     }
 }
 
@@ -217,6 +231,7 @@ fn drift_of_levels(
         expected,
         actual,
         bins,
+        calendar: false,
     }
 }
 
@@ -247,6 +262,9 @@ pub fn drift(
                 }
             }
         }
+    }
+    for i in &mut inputs {
+        i.calendar = CALENDAR_INPUTS.contains(&i.name.as_str());
     }
     inputs.sort_by(|a, b| b.psi.total_cmp(&a.psi).then_with(|| a.name.cmp(&b.name)));
     DriftReport {

@@ -99,7 +99,7 @@ impl TriggerPolicy {
             let drifted: Vec<&str> = d
                 .inputs
                 .iter()
-                .filter(|i| i.level == DriftLevel::Drift)
+                .filter(|i| i.level == DriftLevel::Drift && !i.calendar)
                 .map(|i| i.name.as_str())
                 .collect();
             if !drifted.is_empty() && drifted.len() >= self.inputs_drifted.max(1) {
@@ -115,7 +115,9 @@ impl TriggerPolicy {
                 let watched: Vec<&str> = d
                     .inputs
                     .iter()
-                    .filter(|i| matches!(i.level, DriftLevel::Watch | DriftLevel::Drift))
+                    .filter(|i| {
+                        matches!(i.level, DriftLevel::Watch | DriftLevel::Drift) && !i.calendar
+                    })
                     .map(|i| i.name.as_str())
                     .collect();
                 if !watched.is_empty() {

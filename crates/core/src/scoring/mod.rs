@@ -7,6 +7,7 @@
 //! (`POST /v1/score`): [`score_customers`] does the work for both.
 
 pub mod purchases;
+mod reasons;
 mod summary;
 
 use std::collections::HashMap;
@@ -15,30 +16,15 @@ use polars::prelude::DataFrame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::columns;
+use crate::data::{columns, flat};
 
-use crate::health::{self, Band, HealthConfig, HealthIndex, HealthInputs, Trend};
+use crate::health::{self, Band, Component, HealthConfig, HealthIndex, HealthInputs, Trend};
 use crate::interventions::{ChurnType, ClvSegment, ClvThresholds, InterventionPolicy, PolicyInput};
 use crate::models::{Batch, FittedModel, ModelError, Reason};
 use crate::value::{self, ValueConfig};
 
+pub use reasons::{is_lever, levers_first, reason_text, LEVER_WINDOW};
 pub use summary::{BelowMinimum, RunSummary};
-
-/// A reason in plain words, with its direction: `days since the last
-/// login: 41 (raises risk)`. Inputs the feature table documents are named
-/// by their meaning; others (a flat table's columns) by their name.
-pub fn reason_text(r: &Reason) -> String {
-    let meaning = crate::features::FEATURES
-        .iter()
-        .find(|f| f.name == r.feature)
-        .map_or_else(|| r.feature.replace('_', " "), |f| f.meaning.to_string());
-    let direction = if r.weight >= 0.0 {
-        "raises risk"
-    } else {
-        "lowers risk"
-    };
-    format!("{meaning}: {} ({direction})", r.value)
-}
 
 /// Result alias of the scoring layer.
 pub type Result<T, E = ScoringError> = std::result::Result<T, E>;
@@ -57,6 +43,26 @@ pub enum ScoringError {
         /// Context records.
         contexts: usize,
     },
+    /// A `[[health]]` signal reads a column the rows do not have.
+    #[error("health signal: input `{column}` is not among the rows' inputs")]
+    MissingInput {
+        /// The column.
+        column: String,
+    },
+    /// A `[roles]` column cannot be read as its role needs.
+    #[error("column `{column}` (a `[roles]` column): {message}")]
+    BadRole {
+        /// The column.
+        column: String,
+        /// What is wrong, with the row.
+        message: String,
+    },
+    /// A `[[health]]` signal is malformed.
+    #[error("{message}")]
+    BadSignal {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl crate::error::HasKind for ScoringError {
@@ -64,6 +70,9 @@ impl crate::error::HasKind for ScoringError {
         match self {
             ScoringError::Model(e) => crate::error::HasKind::kind(e),
             ScoringError::Mismatch { .. } => crate::error::ErrorKind::Internal,
+            ScoringError::MissingInput { .. }
+            | ScoringError::BadSignal { .. }
+            | ScoringError::BadRole { .. } => crate::error::ErrorKind::BadInput,
         }
     }
 }
@@ -84,6 +93,10 @@ pub struct CustomerContext {
     pub mrr: Option<f64>,
     /// Customer acquisition cost.
     pub cac: Option<f64>,
+    /// Days since signup, when the data says it only as a signup date (a
+    /// flat table's `roles.signup_date`); otherwise tenure is a model input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenure_days: Option<f64>,
 }
 
 impl CustomerContext {
@@ -112,8 +125,111 @@ impl CustomerContext {
                 segment: plan[i].clone(),
                 mrr: mrr[i],
                 cac: cac[i],
+                tenure_days: None,
             })
             .collect()
+    }
+
+    /// Contexts of a flat table's rows, read from the columns its schema's
+    /// `[roles]` name (where a role is not set, as [`Self::from_frame`]
+    /// does). `snapshot` dates the tenure of a `signup_date` role. A role
+    /// column whose text is not a number (or a date) is an error naming the
+    /// column and the row, never a silent blank.
+    pub fn from_flat(
+        frame: &DataFrame,
+        roles: &flat::BusinessRoles,
+        snapshot: chrono::NaiveDate,
+    ) -> Result<Vec<CustomerContext>> {
+        let mut contexts = CustomerContext::from_frame(frame, &HashMap::new());
+        let bad = |column: &str, message: String| ScoringError::BadRole {
+            column: column.to_string(),
+            message,
+        };
+        let text = |column: &str| columns::strs(frame, column).map_err(|m| bad(column, m));
+        // A cast turns unreadable text into a blank; find the first such row.
+        let checked =
+            |column: &str, values: Vec<Option<f64>>, what: &str| -> Result<Vec<Option<f64>>> {
+                let raw = text(column)?;
+                if let Some(row) = raw.iter().zip(&values).position(|(t, v)| {
+                    t.as_deref().is_some_and(|t| !t.trim().is_empty()) && v.is_none()
+                }) {
+                    return Err(bad(
+                        column,
+                        format!(
+                            "row {}: {:?} is not {what}",
+                            row + 1,
+                            raw[row].as_deref().unwrap_or_default()
+                        ),
+                    ));
+                }
+                Ok(values)
+            };
+        let number = |column: &str| -> Result<Vec<Option<f64>>> {
+            let values = columns::f64s(frame, column).map_err(|m| bad(column, m))?;
+            checked(column, values, "a number")
+        };
+        if let Some(c) = &roles.name {
+            for (ctx, v) in contexts.iter_mut().zip(text(c)?) {
+                ctx.name = v;
+            }
+        }
+        if let Some(c) = &roles.owner {
+            for (ctx, v) in contexts.iter_mut().zip(text(c)?) {
+                ctx.account_manager = v;
+            }
+        }
+        if let Some(c) = &roles.segment {
+            for (ctx, v) in contexts.iter_mut().zip(text(c)?) {
+                ctx.segment = v;
+            }
+        }
+        if let Some(c) = &roles.mrr {
+            for (ctx, v) in contexts.iter_mut().zip(number(c)?) {
+                ctx.mrr = v;
+            }
+        }
+        if let Some(c) = &roles.cac {
+            for (ctx, v) in contexts.iter_mut().zip(number(c)?) {
+                ctx.cac = v;
+            }
+        }
+        let tenure: Option<Vec<Option<f64>>> = if let Some(c) = &roles.signup_date {
+            let dates = frame
+                .column(c.as_str())
+                .and_then(|col| col.cast(&polars::prelude::DataType::Date))
+                .map_err(|e| bad(c, e.to_string()))?;
+            let dated =
+                DataFrame::new(frame.height(), vec![dates]).map_err(|e| bad(c, e.to_string()))?;
+            let days = columns::days(&dated, c).map_err(|m| bad(c, m))?;
+            let days = checked(
+                c,
+                days.into_iter().map(|d| d.map(f64::from)).collect(),
+                "a date (YYYY-MM-DD)",
+            )?;
+            let today = f64::from(crate::data::schema::days_from_date(snapshot));
+            Some(
+                days.into_iter()
+                    .map(|d| d.map(|d| (today - d).max(0.0)))
+                    .collect(),
+            )
+        } else if let Some(c) = &roles.tenure_months {
+            Some(
+                number(c)?
+                    .into_iter()
+                    .map(|m| m.map(|m| m * DAYS_PER_MONTH))
+                    .collect(),
+            )
+        } else if let Some(c) = &roles.tenure_days {
+            Some(number(c)?)
+        } else {
+            None
+        };
+        if let Some(tenure) = tenure {
+            for (ctx, v) in contexts.iter_mut().zip(tenure) {
+                ctx.tenure_days = v;
+            }
+        }
+        Ok(contexts)
     }
 }
 
@@ -196,6 +312,7 @@ impl ScoredCustomer {
             clv_segment: self.clv_segment,
             payment_failures: self.payment_failures,
             account_manager: self.context.account_manager.clone(),
+            suppressed: false,
         }
     }
 }
@@ -203,9 +320,129 @@ impl ScoredCustomer {
 /// Batches from this many rows are scored on rayon's pool.
 const PARALLEL_FROM: usize = 4 * 1024;
 
+/// A flat schema's health signal with its columns found in the batch.
+enum BatchSignal {
+    Linear {
+        component: Component,
+        column: usize,
+        worst: f64,
+        best: f64,
+    },
+    Levels {
+        component: Component,
+        column: usize,
+        points: std::collections::BTreeMap<String, f64>,
+    },
+    Share {
+        component: Component,
+        columns: Vec<usize>,
+        value: String,
+    },
+}
+
+impl BatchSignal {
+    fn resolve(signal: &flat::HealthSignal, batch: &Batch) -> Result<BatchSignal> {
+        let missing = |column: &str| ScoringError::MissingInput {
+            column: column.to_string(),
+        };
+        let numeric = |c: &str| {
+            batch
+                .numeric_names
+                .iter()
+                .position(|n| n == c)
+                .ok_or_else(|| missing(c))
+        };
+        let categorical = |c: &str| {
+            batch
+                .categorical_names
+                .iter()
+                .position(|n| n == c)
+                .ok_or_else(|| missing(c))
+        };
+        let component = signal.component;
+        Ok(
+            match signal
+                .rule()
+                .map_err(|message| ScoringError::BadSignal { message })?
+            {
+                flat::SignalRule::Linear {
+                    column,
+                    worst,
+                    best,
+                } => BatchSignal::Linear {
+                    component,
+                    column: numeric(&column)?,
+                    worst,
+                    best,
+                },
+                flat::SignalRule::Levels { column, points } => BatchSignal::Levels {
+                    component,
+                    column: categorical(&column)?,
+                    points,
+                },
+                flat::SignalRule::Share { columns, value } => BatchSignal::Share {
+                    component,
+                    columns: columns
+                        .iter()
+                        .map(|c| categorical(c))
+                        .collect::<Result<_>>()?,
+                    value,
+                },
+            },
+        )
+    }
+
+    /// The signal's score for row `i`, `None` where its input is unknown.
+    fn score(&self, batch: &Batch, i: usize) -> Option<(Component, f64)> {
+        match self {
+            BatchSignal::Linear {
+                component,
+                column,
+                worst,
+                best,
+            } => {
+                let v = batch.numeric[[i, *column]];
+                v.is_finite().then(|| {
+                    (
+                        *component,
+                        100.0 * ((v - worst) / (best - worst)).clamp(0.0, 1.0),
+                    )
+                })
+            }
+            BatchSignal::Levels {
+                component,
+                column,
+                points,
+            } => {
+                let level = batch.categorical[*column][i].as_deref()?;
+                points.get(level).map(|p| (*component, *p))
+            }
+            BatchSignal::Share {
+                component,
+                columns,
+                value,
+            } => {
+                let known: Vec<&str> = columns
+                    .iter()
+                    .filter_map(|&c| batch.categorical[c][i].as_deref())
+                    .collect();
+                (!known.is_empty()).then(|| {
+                    let hits = known.iter().filter(|v| **v == value.as_str()).count();
+                    (*component, 100.0 * hits as f64 / known.len() as f64)
+                })
+            }
+        }
+    }
+}
+
+/// Days in an average month, for tenure given in months.
+const DAYS_PER_MONTH: f64 = 30.4375;
+
 /// Column positions of the health inputs in a batch.
 struct HealthColumns {
-    tenure: Option<usize>,
+    /// Tenure's column and the factor that makes it days.
+    tenure: Option<(usize, f64)>,
+    signals: Vec<BatchSignal>,
     sessions_per_seat: Option<usize>,
     usage_trend: Option<usize>,
     features_adopted: Option<usize>,
@@ -219,10 +456,31 @@ struct HealthColumns {
 }
 
 impl HealthColumns {
-    fn of(batch: &Batch) -> HealthColumns {
+    fn of(batch: &Batch, input: Option<&flat::FlatSchema>) -> Result<HealthColumns> {
         let find = |name: &str| batch.numeric_names.iter().position(|n| n == name);
-        HealthColumns {
-            tenure: find("tenure_days"),
+        let roles = input.map(|s| &s.roles);
+        let tenure = find("tenure_days")
+            .map(|j| (j, 1.0))
+            .or_else(|| {
+                let days = roles?.tenure_days.as_deref()?;
+                find(days).map(|j| (j, 1.0))
+            })
+            .or_else(|| {
+                let months = roles?.tenure_months.as_deref()?;
+                find(months).map(|j| (j, DAYS_PER_MONTH))
+            });
+        let signals = input
+            .map(|s| {
+                s.health
+                    .iter()
+                    .map(|signal| BatchSignal::resolve(signal, batch))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        Ok(HealthColumns {
+            tenure,
+            signals,
             sessions_per_seat: find("sessions_per_seat_30d"),
             usage_trend: find("usage_trend"),
             features_adopted: find("features_adopted"),
@@ -233,17 +491,21 @@ impl HealthColumns {
             tickets: find("tickets_90d"),
             severe: find("severe_tickets_90d"),
             open: find("open_tickets"),
-        }
+        })
     }
 
-    fn inputs(&self, batch: &Batch, i: usize, p: f64) -> HealthInputs {
+    fn inputs(&self, batch: &Batch, i: usize, p: f64, context: &CustomerContext) -> HealthInputs {
         let get = |j: Option<usize>| {
             j.map(|j| batch.numeric[[i, j]])
                 .filter(|v: &f64| v.is_finite())
         };
+        let tenure = self
+            .tenure
+            .and_then(|(j, days)| get(Some(j)).map(|v| v * days))
+            .or(context.tenure_days);
         HealthInputs {
             churn_probability: p,
-            tenure_days: get(self.tenure),
+            tenure_days: tenure,
             sessions_per_seat_30d: get(self.sessions_per_seat),
             usage_trend: get(self.usage_trend),
             features_adopted: get(self.features_adopted),
@@ -254,6 +516,11 @@ impl HealthColumns {
             tickets_90d: get(self.tickets),
             severe_tickets_90d: get(self.severe),
             open_tickets: get(self.open),
+            mapped: self
+                .signals
+                .iter()
+                .filter_map(|s| s.score(batch, i))
+                .collect(),
         }
     }
 }
@@ -275,6 +542,9 @@ pub struct Settings<'a> {
     /// The model's lifetime curve (its manifest's), which values customers;
     /// without one CLV falls back to a constant retention.
     pub lifetime: Option<&'a value::lifetime::LifetimeCurve>,
+    /// The model's input schema, whose roles (tenure) and `[[health]]`
+    /// signals feed the health index; `None` for none.
+    pub input: Option<&'a flat::FlatSchema>,
 }
 
 /// Scores a batch. `contexts` line up with the batch's rows; `previous`
@@ -294,8 +564,12 @@ pub fn score_customers(
             contexts: contexts.len(),
         });
     }
-    let scores = model.score_batch(batch, settings.scoring.top_reasons)?;
-    let columns = HealthColumns::of(batch);
+    // A few more reasons than kept, so a lever just below the strongest
+    // context can lead (reasons.rs).
+    let keep = settings.scoring.top_reasons;
+    let asked = if keep == 0 { 0 } else { keep.max(LEVER_WINDOW) };
+    let scores = model.score_batch(batch, asked)?;
+    let columns = HealthColumns::of(batch, settings.input)?;
     let clvs: Vec<f64> = scores
         .probabilities
         .iter()
@@ -315,11 +589,12 @@ pub fn score_customers(
     let p_involuntary = scores.p_involuntary.as_deref();
     let probabilities = &scores.probabilities;
     let clvs = &clvs;
-    let row = |i: usize, reasons: Vec<Reason>, unknown: Vec<String>| {
+    let row = |i: usize, mut reasons: Vec<Reason>, unknown: Vec<String>| {
+        levers_first(&mut reasons, keep, settings.input);
         let p = probabilities[i];
         let context = &contexts[i];
         let id = &batch.ids[i];
-        let inputs = columns.inputs(batch, i, p);
+        let inputs = columns.inputs(batch, i, p, context);
         let h = health::health_index(&inputs, settings.health);
         let prev = previous.get(id);
         let p_involuntary = p_involuntary.map(|v| v[i]);

@@ -239,6 +239,7 @@ mod tests {
                 policy: &policy,
                 clv_thresholds: None,
                 lifetime: None,
+                input: None,
             },
         )
         .unwrap();

@@ -13,6 +13,8 @@ pub struct CustomerView {
     pub history: Vec<HistoryPoint>,
     /// Interventions on record, most urgent first.
     pub interventions: Vec<InterventionView>,
+    /// Overrides staff set, newest first (`active` marks the one in force).
+    pub overrides: Vec<OverrideView>,
 }
 
 /// One point of a customer's health history.
@@ -145,7 +147,15 @@ pub async fn customer(
         .into_iter()
         .map(intervention_view)
         .collect();
+    let overrides = state
+        .store
+        .customer_overrides(&id)
+        .await?
+        .into_iter()
+        .map(override_view)
+        .collect();
     Ok(Json(CustomerView {
+        overrides,
         customer_id: id,
         latest,
         history: history

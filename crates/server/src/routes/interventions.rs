@@ -98,7 +98,7 @@ pub struct OutcomeRequest {
     pub note: Option<String>,
 }
 
-/// Record the outcome of an intervention; an open one becomes `done`.
+/// Record the outcome of an intervention (admins, or the intervention's own account manager); an open one becomes `done`.
 #[utoipa::path(
     post,
     path = "/v1/interventions/{id}/outcome",
@@ -119,14 +119,27 @@ pub struct OutcomeRequest {
 )]
 pub async fn record_outcome(
     State(state): State<Arc<AppState>>,
-    Auth(who, _): Auth<Admin>,
+    Auth(who, _): Auth<Reader>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<InterventionView>, ApiError> {
+    let refuse = || ApiError::Forbidden {
+        have: who.role.name(),
+        need: "admin, or the intervention's own account manager",
+    };
+    if !crate::auth::may_act_on_some(who.role, who.owner.as_deref()) {
+        return Err(refuse());
+    }
     let id: i64 = id.parse().map_err(|_| ApiError::BadParameter {
         field: "id".into(),
         message: format!("intervention id must be an integer, got {id:?}"),
     })?;
+    if who.role < crate::auth::Role::Admin {
+        let owner = state.store.intervention(id).await?.intervention.owner;
+        if !crate::auth::may_act_on(who.role, who.owner.as_deref(), Some(&owner)) {
+            return Err(refuse());
+        }
+    }
     let req: OutcomeRequest = json_body(&body_bytes(body)?)?;
     churnguard_app::service::record_outcome(
         &state.store,

@@ -4,16 +4,20 @@
 //! function, map the result. What the handlers share lives here.
 
 mod customers;
+mod deliveries;
 mod interventions;
 mod kpi;
 mod models;
+mod overrides;
 mod scoring;
 mod service;
 
 pub use customers::*;
+pub use deliveries::*;
 pub use interventions::*;
 pub use kpi::*;
 pub use models::*;
+pub use overrides::*;
 pub use scoring::*;
 pub use service::*;
 

@@ -82,6 +82,7 @@ pub async fn score(
                     policy: &c.interventions,
                     clv_thresholds: baseline.clv_thresholds,
                     lifetime: model.manifest.lifetime.as_ref(),
+                    input: Some(&model.manifest.input),
                 },
             )
             .map_err(|e| ApiError::of_kind(e.kind(), e.to_string()))?;

@@ -241,6 +241,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/interventions", get(board_page))
         .route("/interventions/{id}/outcome", post(outcome_form))
         .route("/interventions/{id}/done", post(done_form))
+        .route("/customers/{id}/override", post(override_form))
+        .route("/overrides/{id}/revoke", post(revoke_form))
         .route("/kpi", get(kpi_page))
         .route("/monitoring", get(monitoring_page))
         .route("/retention", get(retention_page))
@@ -302,6 +304,20 @@ async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> 
                 Err(e) => return page_error(None, e),
             };
             tracing::info!(who = %c.name, role = c.role.name(), "signed in");
+            // Sign-ins are in the audit log; a log that cannot be written
+            // (store down) is logged but does not lock staff out.
+            if let Err(e) = state
+                .store
+                .audit(
+                    &c.name,
+                    "web.login",
+                    &c.name,
+                    &serde_json::json!({ "role": c.role.name() }),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "sign-in not audit-logged");
+            }
             let mut r = redirect("/");
             let secure = if state.serve.secure_cookies {
                 "; Secure"
@@ -316,10 +332,25 @@ async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> 
             }
             r
         }
-        Err(_) => html_response(
-            StatusCode::UNAUTHORIZED,
-            pages::login(Some("That key is not valid.")),
-        ),
+        Err(_) => {
+            // The key itself is never logged, only that one failed.
+            if let Err(e) = state
+                .store
+                .audit(
+                    "unknown",
+                    "web.login_failed",
+                    "web",
+                    &serde_json::json!({ "reason": "unknown key" }),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "failed sign-in not audit-logged");
+            }
+            html_response(
+                StatusCode::UNAUTHORIZED,
+                pages::login(Some("That key is not valid.")),
+            )
+        }
     }
 }
 
@@ -570,8 +601,17 @@ fn row_of(
         arm: i.arm.name().into(),
         created: date(i.created_at),
         due: datetime(i.due_at),
+        due_at: i.due_at,
+        due_today: i.status == Status::Open && i.due_at >= now && i.due_at < now + 86_400,
         outcome,
         priority: i.priority,
+        customer_name: None,
+        health: None,
+        band: None,
+        churn_probability: i.churn_probability,
+        expected_loss: i.churn_probability * i.clv,
+        reason: None,
+        delivery: Vec::new(),
         gate: format!(
             "{:.0}% × {:.0} × {:.0}% − {:.0} = {:.0}",
             100.0 * i.churn_probability,
@@ -620,18 +660,55 @@ async fn customer_page(
         Err(e) => return page_error(Some(&s), e.into()),
     };
     let now = as_of(&state).await;
+    let overrides = match state.store.customer_overrides(&id).await {
+        Ok(v) => v,
+        Err(e) => return page_error(Some(&s), e.into()),
+    };
     let points: Vec<(String, f64)> = history
         .iter()
         .rev()
         .map(|r| (r.snapshot_date.clone(), r.health))
         .collect();
     let view = pages::CustomerView {
+        overrides,
+        may_override: crate::auth::may_act_on(s.role, s.owner.as_deref(), latest.owner.as_deref()),
+        now: churnguard_store::now(),
+        owner_names: owner_names(&state).await,
         latest,
         history: points,
-        interventions: interventions
-            .into_iter()
-            .map(|r| row_of(r.intervention, r.outcome, now))
-            .collect(),
+        interventions: {
+            let ids: Vec<i64> = interventions.iter().map(|r| r.intervention.id).collect();
+            let deliveries = state.store.deliveries_of(&ids).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "deliveries unavailable on the customer page");
+                Vec::new()
+            });
+            interventions
+                .into_iter()
+                .map(|r| {
+                    let id = r.intervention.id;
+                    let mut row = row_of(r.intervention, r.outcome, now);
+                    row.delivery = deliveries
+                        .iter()
+                        .filter(|d| d.intervention_id == id)
+                        .map(|d| match d.status {
+                            churnguard_store::DeliveryStatus::Delivered => {
+                                format!("{}: delivered", d.webhook)
+                            }
+                            churnguard_store::DeliveryStatus::Pending => format!(
+                                "{}: sending ({} attempt{} so far)",
+                                d.webhook,
+                                d.attempts,
+                                if d.attempts == 1 { "" } else { "s" }
+                            ),
+                            churnguard_store::DeliveryStatus::Dead => {
+                                format!("{}: failed after {} attempts", d.webhook, d.attempts)
+                            }
+                        })
+                        .collect();
+                    row
+                })
+                .collect()
+        },
         lifetime: state.active.load_full().and_then(|m| {
             let curve = m.manifest.lifetime.as_ref()?;
             let months = state.config.value.months.max(12);
@@ -641,15 +718,29 @@ async fn customer_page(
                 curve.expected_months(latest.churn_probability),
             ))
         }),
-        flash: flash.done.as_deref().map(|d| {
-            if d == "outcome" {
-                "Outcome recorded."
-            } else {
-                "Marked as done."
-            }
+        flash: flash.done.as_deref().map(|d| match d {
+            "outcome" => "Outcome recorded.",
+            "override" => "Override saved: the next scoring run keeps it until it lapses.",
+            "revoked" => "Override ended: the next scoring run shows the computed band.",
+            _ => "Marked as done.",
         }),
     };
     html_response(StatusCode::OK, pages::customer(&s, &view))
+}
+
+/// Whether the session may act on intervention `id`: an admin, or its own
+/// account manager. A lookup failure is a refusal (the handler then says so).
+async fn intervention_is_theirs(state: &AppState, s: &Session, id: i64) -> bool {
+    if s.role >= Role::Admin {
+        return true;
+    }
+    if !crate::auth::may_act_on_some(s.role, s.owner.as_deref()) {
+        return false;
+    }
+    match state.store.intervention(id).await {
+        Ok(i) => crate::auth::may_act_on(s.role, s.owner.as_deref(), Some(&i.intervention.owner)),
+        Err(_) => false,
+    }
 }
 
 #[derive(Deserialize)]
@@ -686,8 +777,11 @@ async fn outcome_form(
     Path(id): Path<i64>,
     SignedForm(s, f): SignedForm<OutcomeForm>,
 ) -> Response {
-    if s.role < Role::Admin {
-        return forbidden(&s, "Recording outcomes needs the admin role.");
+    if !intervention_is_theirs(&state, &s, id).await {
+        return forbidden(
+            &s,
+            "Only an admin or the intervention's own account manager may record its outcome.",
+        );
     }
     let outcome = match f.outcome.as_str() {
         "retained" => StaffOutcome::Retained,
@@ -719,6 +813,118 @@ async fn outcome_form(
 }
 
 #[derive(Deserialize)]
+struct OverrideForm {
+    csrf: String,
+    band: Option<String>,
+    suppress: Option<String>,
+    reason: String,
+    expires_on: String,
+}
+
+impl CsrfToken for OverrideForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn override_form(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    SignedForm(s, f): SignedForm<OverrideForm>,
+) -> Response {
+    let owner = match state.store.customer_history(&id).await {
+        Ok(h) => match h.into_iter().next() {
+            Some(latest) => latest.owner,
+            None => {
+                return page_error(
+                    Some(&s),
+                    ApiError::NotFound {
+                        what: "customer",
+                        id,
+                    },
+                )
+            }
+        },
+        Err(e) => return page_error(Some(&s), e.into()),
+    };
+    if !crate::auth::may_act_on(s.role, s.owner.as_deref(), owner.as_deref()) {
+        return forbidden(
+            &s,
+            "Only an admin or the customer's own account manager may override it.",
+        );
+    }
+    let Ok(expires_on) = chrono::NaiveDate::parse_from_str(&f.expires_on, "%Y-%m-%d") else {
+        return page_error(
+            Some(&s),
+            ApiError::BadParameter {
+                field: "expires_on".into(),
+                message: format!("expires_on {:?}: expected a date YYYY-MM-DD", f.expires_on),
+            },
+        );
+    };
+    let req = churnguard_app::service::OverrideRequest {
+        band: f.band.filter(|b| !b.is_empty()),
+        suppress_interventions: f.suppress.is_some(),
+        reason: f.reason,
+        expires_on,
+    };
+    match churnguard_app::service::set_override(
+        &state.store,
+        &id,
+        req,
+        &s.name,
+        churnguard_store::now(),
+    )
+    .await
+    {
+        Ok(_) => redirect(&format!("/customers/{}?done=override", pages::enc(&id))),
+        Err(e) => page_error(Some(&s), e.into()),
+    }
+}
+
+async fn revoke_form(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+    SignedForm(s, f): SignedForm<DoneForm>,
+) -> Response {
+    let now = churnguard_store::now();
+    let found = match state.store.override_by_id(id).await {
+        Ok(o) => o.filter(|o| o.is_active(now)),
+        Err(e) => return page_error(Some(&s), e.into()),
+    };
+    let Some(found) = found else {
+        return page_error(
+            Some(&s),
+            ApiError::NotFound {
+                what: "override in force",
+                id: id.to_string(),
+            },
+        );
+    };
+    let owner = match state.store.customer_history(&found.customer_id).await {
+        Ok(h) => h.into_iter().next().and_then(|l| l.owner),
+        Err(e) => return page_error(Some(&s), e.into()),
+    };
+    if !crate::auth::may_act_on(s.role, s.owner.as_deref(), owner.as_deref()) {
+        return forbidden(
+            &s,
+            "Only an admin or the customer's own account manager may end its override.",
+        );
+    }
+    match state.store.revoke_override(id, &s.name, now).await {
+        Ok(o) => {
+            let back = safe_back(
+                f.back.as_deref(),
+                &format!("/customers/{}", pages::enc(&o.customer_id)),
+            );
+            let sep = if back.contains('?') { '&' } else { '?' };
+            redirect(&format!("{back}{sep}done=revoked"))
+        }
+        Err(e) => page_error(Some(&s), e.into()),
+    }
+}
+
+#[derive(Deserialize)]
 struct DoneForm {
     csrf: String,
     back: Option<String>,
@@ -735,8 +941,11 @@ async fn done_form(
     Path(id): Path<i64>,
     SignedForm(s, f): SignedForm<DoneForm>,
 ) -> Response {
-    if s.role < Role::Admin {
-        return forbidden(&s, "Closing interventions needs the admin role.");
+    if !intervention_is_theirs(&state, &s, id).await {
+        return forbidden(
+            &s,
+            "Only an admin or the intervention's own account manager may close it.",
+        );
     }
     match churnguard_app::service::mark_done(&state.store, id, &s.name).await {
         Ok(i) => {
@@ -751,11 +960,26 @@ async fn done_form(
     }
 }
 
-async fn board_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Response {
+/// The board's filters: `mine=1` shows only the signed-in account
+/// manager's items; `sort=value` orders by expected loss instead of urgency.
+#[derive(Debug, Default, Deserialize)]
+struct BoardQuery {
+    mine: Option<String>,
+    sort: Option<String>,
+}
+
+async fn board_page(
+    State(state): State<Arc<AppState>>,
+    Signed(s): Signed,
+    Query(q): Query<BoardQuery>,
+) -> Response {
+    let mine = q.mine.as_deref().is_some_and(|m| m == "1" || m == "true");
+    let by_value = q.sort.as_deref() == Some("value");
     let open = match state
         .store
         .interventions(&InterventionFilter {
             status: Some(Status::Open),
+            owner: if mine { s.owner.clone() } else { None },
             limit: 5000,
             ..Default::default()
         })
@@ -764,23 +988,57 @@ async fn board_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Re
         Ok(v) => v,
         Err(e) => return page_error(Some(&s), e.into()),
     };
+    // "Mine" without an owner on the key shows nothing rather than everything.
+    let open = if mine && s.owner.is_none() {
+        Vec::new()
+    } else {
+        open
+    };
     let now = as_of(&state).await;
+    // The customers' latest scores: name, health, band and why, beside the item.
+    let ids: Vec<String> = open
+        .iter()
+        .map(|r| r.intervention.customer_id.clone())
+        .collect();
+    let scores = match state.store.latest_run().await {
+        Ok(Some(run)) => state
+            .store
+            .scores_in_run(&run.run_id, &ids)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "latest scores unavailable; the board shows ids");
+                HashMap::new()
+            }),
+        _ => HashMap::new(),
+    };
     let mut by_owner: std::collections::BTreeMap<String, Vec<pages::InterventionRow>> =
         Default::default();
     for r in open {
-        by_owner
-            .entry(r.intervention.owner.clone())
-            .or_default()
-            .push(row_of(r.intervention, r.outcome, now));
+        let score = scores.get(&r.intervention.customer_id);
+        let mut row = row_of(r.intervention, r.outcome, now);
+        if let Some(score) = score {
+            row.customer_name = score.name.clone();
+            row.health = Some(score.health);
+            row.band = Some(score.band.clone());
+            row.reason = score
+                .reasons
+                .first()
+                .map(churnguard_core::scoring::reason_text);
+        }
+        by_owner.entry(row.owner.clone()).or_default().push(row);
     }
     let mut grouped: Vec<(String, Vec<pages::InterventionRow>)> = by_owner.into_iter().collect();
     for (_, rows) in &mut grouped {
-        rows.sort_by(|a, b| {
-            b.overdue
-                .cmp(&a.overdue)
-                .then(a.priority.cmp(&b.priority))
-                .then(a.due.cmp(&b.due))
-        });
+        if by_value {
+            rows.sort_by(|a, b| b.expected_loss.total_cmp(&a.expected_loss));
+        } else {
+            rows.sort_by(|a, b| {
+                b.overdue
+                    .cmp(&a.overdue)
+                    .then(a.priority.cmp(&b.priority))
+                    .then(a.due_at.cmp(&b.due_at))
+            });
+        }
     }
     let save = match state.store.outcome_records().await {
         Ok(records) => {
@@ -797,9 +1055,31 @@ async fn board_page(State(state): State<Arc<AppState>>, Signed(s): Signed) -> Re
     };
     let power = churnguard_core::interventions::playbook_power(&save, &state.config.interventions);
     let names = owner_names(&state).await;
+    // Dead webhook deliveries, for admins: what never reached the CRM.
+    let dead = if s.role >= crate::auth::Role::Admin {
+        state
+            .store
+            .deliveries(Some(churnguard_store::DeliveryStatus::Dead), 100)
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     html_response(
         StatusCode::OK,
-        pages::board(&s, &date(now), &grouped, &save, &power, &names),
+        pages::board(
+            &s,
+            &date(now),
+            &grouped,
+            &save,
+            &power,
+            &names,
+            pages::BoardOptions {
+                mine,
+                by_value,
+                dead: &dead,
+            },
+        ),
     )
 }
 

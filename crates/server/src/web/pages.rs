@@ -286,11 +286,39 @@ pub struct InterventionRow {
     pub gate: String,
     /// Priority.
     pub priority: u32,
+    /// SLA due (Unix seconds), for sorting.
+    pub due_at: i64,
+    /// Open and due within a day.
+    pub due_today: bool,
+    /// The customer's name, when known.
+    pub customer_name: Option<String>,
+    /// Latest health index.
+    pub health: Option<f64>,
+    /// Latest band.
+    pub band: Option<String>,
+    /// Churn probability when planned.
+    pub churn_probability: f64,
+    /// Churn probability × CLV when planned.
+    pub expected_loss: f64,
+    /// The strongest reason, in words with its direction.
+    pub reason: Option<String>,
+    /// Where its webhook deliveries stand (`crm: delivered`), if any.
+    pub delivery: Vec<String>,
+}
+
+/// The board's view settings.
+pub struct BoardOptions<'a> {
+    /// Only the signed-in owner's items.
+    pub mine: bool,
+    /// Ordered by expected loss instead of urgency.
+    pub by_value: bool,
+    /// Dead webhook deliveries (admins only; empty otherwise).
+    pub dead: &'a [churnguard_store::Delivery],
 }
 
 fn outcome_forms(session: &Session, i: &InterventionRow, back: &str) -> Markup {
     html! {
-        @if session.role >= crate::auth::Role::Admin && i.arm == "treated" {
+        @if crate::auth::may_act_on(session.role, session.owner.as_deref(), Some(&i.owner)) && i.arm == "treated" {
             form.inline method="post" action=(format!("/interventions/{}/outcome", i.id)) {
                 input type="hidden" name="csrf" value=(session.csrf);
                 input type="hidden" name="back" value=(back);
@@ -326,6 +354,99 @@ pub struct CustomerView<'a> {
     /// From the serving model's lifetime curve at the latest probability:
     /// the model version, survival month by month, expected months.
     pub lifetime: Option<(String, Vec<f64>, f64)>,
+    /// The customer's overrides, newest first.
+    pub overrides: Vec<churnguard_store::Override>,
+    /// Whether this session may set and end overrides on the customer.
+    pub may_override: bool,
+    /// Unix seconds now (whether an override is in force).
+    pub now: i64,
+    /// Account managers' names by id.
+    pub owner_names: HashMap<String, String>,
+}
+
+fn overrides_section(session: &Session, v: &CustomerView<'_>) -> Markup {
+    let r = v.latest;
+    let active = v.overrides.iter().find(|o| o.is_active(v.now));
+    let when = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    html! {
+        section.card aria-labelledby="h-override" {
+            h2 #h-override { "Override" }
+            @match active {
+                Some(o) => {
+                    p role="status" {
+                        @if let Some(b) = &o.band { "Band set to " (band(b)) " " }
+                        @if o.suppress { "New interventions stopped " }
+                        "by " strong { (o.actor) } " until the end of " (when(o.expires_at - 1)) ": "
+                        q { (o.reason) }
+                    }
+                    p.meta {
+                        "Computed band at the latest run: " (band(r.computed_band.as_deref().unwrap_or(&r.band)))
+                        ". Scoring runs keep the override until it lapses, then the computed band shows again."
+                    }
+                    @if v.may_override {
+                        form.inline method="post" action=(format!("/overrides/{}/revoke", o.id)) {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            input type="hidden" name="back" value=(format!("/customers/{}", enc(&r.customer_id)));
+                            button type="submit" { "End override now" }
+                        }
+                    }
+                }
+                None => {
+                    p { "The band is the one the health index computed." }
+                }
+            }
+            @if v.may_override {
+                details open[active.is_none()] {
+                    summary { "Override the band or stop interventions" }
+                    form.stack method="post" action=(format!("/customers/{}/override", enc(&r.customer_id))) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        div {
+                            label for="ov-band" { "Band" }
+                            select #ov-band name="band" {
+                                option value="" { "Keep the computed band" }
+                                @for b in ["green", "yellow", "red"] { option value=(b) { (b) } }
+                            }
+                        }
+                        div {
+                            input #ov-suppress type="checkbox" name="suppress" value="1";
+                            label for="ov-suppress" { "Stop new interventions" }
+                        }
+                        div {
+                            label for="ov-reason" { "Reason" }
+                            input #ov-reason type="text" name="reason" required maxlength="1000" placeholder="e.g. renewal signed, paperwork follows";
+                        }
+                        div {
+                            label for="ov-until" { "Until (last day)" }
+                            input #ov-until type="date" name="expires_on" required;
+                        }
+                        button type="submit" { "Save override" }
+                    }
+                }
+            }
+            @let past: Vec<_> = v.overrides.iter().filter(|o| active.is_none_or(|a| a.id != o.id)).collect();
+            @if !past.is_empty() {
+                details {
+                    summary { "Earlier overrides (" (past.len()) ")" }
+                    ul { @for o in past {
+                        li {
+                            (when(o.created_at)) ": "
+                            @if let Some(b) = &o.band { "band " (b) " " }
+                            @if o.suppress { "interventions stopped " }
+                            "by " (o.actor) ", " q { (o.reason) }
+                            @match (&o.revoked_by, o.revoked_at) {
+                                (Some(who), Some(at)) => { " — ended by " (who) " on " (when(at)) }
+                                _ => { " — lapsed " (when(o.expires_at - 1)) }
+                            }
+                        }
+                    } }
+                }
+            }
+        }
+    }
 }
 
 /// One customer: gauge, components, history, reasons, value, interventions.
@@ -346,6 +467,9 @@ pub fn customer(session: &Session, v: &CustomerView<'_>) -> Markup {
                     h2 #h-health { "Health" }
                     (charts::gauge(r.health, &format!("{} band", r.band)))
                     p { (band(&r.band)) " " (trend(r.health_change, &r.trend)) " · profile " (r.profile) }
+                    @if let Some(computed) = &r.computed_band {
+                        p.meta { "Band set by staff; the index computed " (band(computed)) " at this run." }
+                    }
                     h3 { "Why the score is what it is" }
                     (charts::component_bars(&r.components))
                 }
@@ -363,11 +487,12 @@ pub fn customer(session: &Session, v: &CustomerView<'_>) -> Markup {
                         dt { "CLV" } dd { (money(r.clv)) }
                         dt { "CLV / CAC" } dd { @if let Some(x) = r.clv_cac { (format!("{x:.1}")) @if x < 3.0 { " " span.warn { "below 3" } } } @else { "–" } }
                         dt { "Expected loss" } dd { (money(r.expected_loss)) }
-                        dt { "Owner" } dd { (r.owner.as_deref().unwrap_or("–")) }
+                        dt { "Owner" } dd { @match r.owner.as_deref() { Some(o) => (owner_label(o, &v.owner_names)), None => "–" } }
                         dt { "Segment" } dd { (r.segment.as_deref().unwrap_or("–")) }
                     }
                 }
             }
+            (overrides_section(session, v))
             section aria-labelledby="h-history" {
                 h2 #h-history { "Health history" }
                 (charts::history_line(&v.history))
@@ -387,7 +512,7 @@ pub fn customer(session: &Session, v: &CustomerView<'_>) -> Markup {
                 @if v.interventions.is_empty() { p { "None on record." } }
                 @else {
                     div.scroll { table {
-                        thead { tr { th scope="col" { "Playbook" } th scope="col" { "Owner" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" { "Due" } th scope="col" { "Outcome" } th scope="col" { "Actions" } } }
+                        thead { tr { th scope="col" { "Playbook" } th scope="col" { "Owner" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" { "Due" } th scope="col" { "Delivered to" } th scope="col" { "Outcome" } th scope="col" { "Actions" } } }
                         tbody { @for i in &v.interventions {
                             tr.overdue[i.overdue] {
                                 td { (i.playbook) @if i.arm == "control" { " " span.tag { "control" } } }
@@ -395,6 +520,7 @@ pub fn customer(session: &Session, v: &CustomerView<'_>) -> Markup {
                                 td { (i.status) @if i.overdue { " " span.warn { "overdue" } } }
                                 td { (i.created) }
                                 td { (i.due) }
+                                td.delivery { @if i.delivery.is_empty() { "–" } @else { (i.delivery.join("; ")) } }
                                 td { (i.outcome.as_deref().unwrap_or("–")) }
                                 td { (outcome_forms(session, i, &back)) }
                             }
@@ -414,6 +540,7 @@ pub fn board(
     report: &OutcomeReport,
     power: &[PlaybookPower],
     names: &HashMap<String, String>,
+    options: BoardOptions<'_>,
 ) -> Markup {
     let save = report.overall.as_ref();
     let rate_cell = |s: Option<&SaveRate>| -> Markup {
@@ -441,6 +568,69 @@ pub fn board(
         "Interventions",
         html! {
             h1 { "Interventions" }
+            form.filters method="get" action="/interventions" aria-label="Filter interventions" {
+                div {
+                    label for="mine" { "Show" }
+                    select #mine name="mine" {
+                        option value="0" selected[!options.mine] { "Everyone's" }
+                        option value="1" selected[options.mine] { "Mine" }
+                    }
+                }
+                div {
+                    label for="sort" { "Order" }
+                    select #sort name="sort" {
+                        option value="urgency" selected[!options.by_value] { "Most urgent first" }
+                        option value="value" selected[options.by_value] { "Most value at risk first" }
+                    }
+                }
+                div { button type="submit" { "Apply" } }
+            }
+            p.meta {
+                "Open interventions as of " (as_of) ", "
+                @if options.by_value { "largest expected loss first" } @else { "most urgent first (overdue, then priority, then due time)" }
+                ". Expected loss = churn probability × lifetime value."
+            }
+            @if options.mine && session.owner.is_none() {
+                p.warn { "Your key names no account manager, so no interventions are yours: ask an admin to set " code { "owner" } " on it." }
+            }
+            @if by_owner.is_empty() { p { "No open interventions." } }
+            @for (owner, rows) in by_owner {
+                section.owner aria-label=(format!("Owner {}", owner_label(owner, names))) {
+                    h2 { (owner_label(owner, names)) " " span.count { "(" (rows.len()) ")" } }
+                    div.scroll { table {
+                        thead { tr {
+                            th scope="col" { "Customer" } th scope="col" { "Health" }
+                            th scope="col" { "Churn risk" } th scope="col" { "Expected loss" }
+                            th scope="col" { "Why" } th scope="col" { "Playbook" }
+                            th scope="col" { "Due" } th scope="col" { "Actions" }
+                        } }
+                        tbody { @for i in rows {
+                            tr.overdue[i.overdue] {
+                                td {
+                                    a href=(format!("/customers/{}", enc(&i.customer_id))) {
+                                        @match &i.customer_name { Some(n) => { (n) " " span.meta { "#" (i.customer_id) } }, None => (i.customer_id) }
+                                    }
+                                }
+                                td { @match (i.health, &i.band) {
+                                    (Some(h), Some(b)) => { (format!("{h:.0}")) " " (band(b)) },
+                                    _ => "–",
+                                } }
+                                td.num { (format!("{:.0}%", 100.0 * i.churn_probability)) }
+                                td.num title=(format!("Decision: {}", i.gate)) { (format!("{:.0}", i.expected_loss)) }
+                                td { @match &i.reason { Some(r) => (r), None => "–" } }
+                                td { (i.playbook) " " span.meta { "priority " (i.priority) } }
+                                td {
+                                    (i.due) " "
+                                    @if i.overdue { span.warn { "overdue" } }
+                                    @else if i.due_today { span.meta { "due today" } }
+                                    @else { span.meta { "on time" } }
+                                }
+                                td { (outcome_forms(session, i, "/interventions")) }
+                            }
+                        } }
+                    } }
+                }
+            }
             section.card aria-labelledby="h-save" {
                 h2 #h-save { "Treated against control" }
                 @if let Some(s) = save {
@@ -500,22 +690,14 @@ pub fn board(
                     } }
                 } }
             }
-            p.meta { "Open interventions as of " (as_of) ", most urgent first; overdue ones are marked." }
-            @if by_owner.is_empty() { p { "No open interventions." } }
-            @for (owner, rows) in by_owner {
-                section.owner aria-label=(format!("Owner {}", owner_label(owner, names))) {
-                    h2 { (owner_label(owner, names)) " " span.count { "(" (rows.len()) ")" } }
+            @if !options.dead.is_empty() {
+                section.card aria-labelledby="h-dead" {
+                    h2 #h-dead { "Deliveries that failed (" (options.dead.len()) ")" }
+                    p.meta { "These interventions never reached a webhook after every retry. Fix the receiver, then retry with " code { "churnguard deliver --retry ID --webhook NAME" } " or " code { "POST /v1/deliveries/{id}/retry" } "." }
                     div.scroll { table {
-                        thead { tr { th scope="col" { "Customer" } th scope="col" { "Playbook" } th scope="col" { "Priority" } th scope="col" { "Why: risk × value × effect − cost" } th scope="col" { "Due" } th scope="col" { "Actions" } } }
-                        tbody { @for i in rows {
-                            tr.overdue[i.overdue] {
-                                td { a href=(format!("/customers/{}", enc(&i.customer_id))) { (i.customer_id) } }
-                                td { (i.playbook) }
-                                td.num { (i.priority) }
-                                td { (i.gate) }
-                                td { (i.due) @if i.overdue { " " span.warn { "overdue" } } }
-                                td { (outcome_forms(session, i, "/interventions")) }
-                            }
+                        thead { tr { th scope="col" { "Intervention" } th scope="col" { "Webhook" } th scope="col" { "Attempts" } th scope="col" { "Last error" } } }
+                        tbody { @for d in options.dead {
+                            tr { td.num { (d.intervention_id) } td { (d.webhook) } td.num { (d.attempts) } td { (d.last_error.as_deref().unwrap_or("–")) } }
                         } }
                     } }
                 }
@@ -830,7 +1012,7 @@ pub fn monitoring(
                                     tbody {
                                         tr { td { strong { "churn probability (the score)" } } td.num { (format!("{:.3}", d.score.psi)) } td.num { (format!("{:.3}", d.score.js)) } td { (d.score.level.name()) } }
                                         @for i in &d.inputs {
-                                            tr { td { (i.name) } td.num { (format!("{:.3}", i.psi)) } td.num { (format!("{:.3}", i.js)) } td { (i.level.name()) } }
+                                            tr { td { (i.name) @if i.calendar { " " span.meta { "moves with the calendar: shown, not counted" } } } td.num { (format!("{:.3}", i.psi)) } td.num { (format!("{:.3}", i.js)) } td { (i.level.name()) } }
                                         }
                                     }
                                 } }
