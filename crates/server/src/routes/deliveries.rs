@@ -169,6 +169,7 @@ pub enum ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// The owner (an account manager id or a team queue).
+    #[param(min_length = 1)]
     pub owner: String,
     /// `json` (default) or `csv`.
     #[param(inline)]
@@ -225,7 +226,7 @@ pub async fn export_interventions(
     _: Auth<Reader>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    if q.owner.trim().is_empty() {
+    if q.owner.is_empty() {
         return Err(ApiError::BadParameter {
             field: "owner".into(),
             message: "owner must name an owner".into(),
