@@ -90,6 +90,7 @@ fn record(run: &str, id: usize, loss: f64, band: &str, owner: &str) -> CustomerS
         health: 50.0,
         band: band.into(),
         computed_band: None,
+        owner_name: Some(format!("Person {owner}")),
         health_change: None,
         trend: "new".into(),
         profile: "default".into(),

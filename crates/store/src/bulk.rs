@@ -160,7 +160,7 @@ pub(crate) async fn insert_scores_sqlite(
 ) -> Result<()> {
     let sql = format!(
         "INSERT INTO customer_scores ({SCORE_COLUMNS}) VALUES ({})",
-        (1..=21)
+        (1..=22)
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -195,6 +195,7 @@ pub(crate) async fn insert_scores_sqlite(
             stmt.text(19, Some(reasons))?;
             stmt.text(20, s.intervention.as_deref())?;
             stmt.text(21, s.computed_band.as_deref())?;
+            stmt.text(22, s.owner_name.as_deref())?;
             stmt.step_and_reset()?;
         }
     }
@@ -272,6 +273,8 @@ fn csv_lines(chunk: &[CustomerScoreRecord]) -> Vec<u8> {
         csv_text(o, s.intervention.as_deref());
         o.push(b',');
         csv_text(o, s.computed_band.as_deref());
+        o.push(b',');
+        csv_text(o, s.owner_name.as_deref());
         out.push(b'\n');
     }
     out

@@ -258,7 +258,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        description: "overrides of health bands and interventions, with the computed band kept",
+        description: "overrides of health bands and interventions, with the computed band kept; owner names with scores",
         sqlite: include_str!("../migrations/sqlite/0007_overrides.sql"),
         postgres: include_str!("../migrations/postgres/0007_overrides.sql"),
     },

@@ -66,6 +66,9 @@ pub struct CustomerScoreRecord {
     /// The band the index gave, when an override replaced it in `band`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub computed_band: Option<String>,
+    /// The owner's name, when the run knew it (event data's employees).
+    #[serde(default)]
+    pub owner_name: Option<String>,
     /// Change since the previous run.
     pub health_change: Option<f64>,
     /// `up`, `down`, `flat` or `new`.
@@ -257,7 +260,7 @@ pub(super) fn run_from_row(r: &AnyRow) -> Result<RunRecord> {
     })
 }
 
-pub(crate) const SCORE_COLUMNS: &str = "run_id, customer_id, snapshot_date, name, owner, segment, churn_probability, p_involuntary, churn_type, clv, clv_cac, expected_loss, health, band, health_change, trend, profile, components, reasons, intervention, computed_band";
+pub(crate) const SCORE_COLUMNS: &str = "run_id, customer_id, snapshot_date, name, owner, segment, churn_probability, p_involuntary, churn_type, clv, clv_cac, expected_loss, health, band, health_change, trend, profile, components, reasons, intervention, computed_band, owner_name";
 
 fn score_from_row(r: &AnyRow) -> Result<CustomerScoreRecord> {
     let e = || q("reading a score");
@@ -287,6 +290,7 @@ fn score_from_row(r: &AnyRow) -> Result<CustomerScoreRecord> {
             .map_err(|err| corrupt("customer_scores")(err.to_string()))?,
         intervention: r.try_get("intervention").map_err(e())?,
         computed_band: r.try_get("computed_band").map_err(e())?,
+        owner_name: r.try_get("owner_name").map_err(e())?,
     })
 }
 

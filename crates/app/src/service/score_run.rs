@@ -313,6 +313,7 @@ fn record_of(
         health: c.health.score,
         band: c.health.band.name().to_string(),
         computed_band: None,
+        owner_name: None,
         health_change: c.trend.change,
         trend: c.trend.direction.name().to_string(),
         profile: c.health.profile.clone(),
@@ -908,6 +909,20 @@ pub fn compute(
         .iter()
         .map(|c| (c.customer_id.as_str(), c))
         .collect();
+    // Owners' names from the employees table (event data), kept with each
+    // score so every reader shows people, not ids.
+    let owner_names: HashMap<String, String> = prepared
+        .tables
+        .as_ref()
+        .map(|t| {
+            let ids = columns::strs(&t.employees, "employee_id").unwrap_or_default();
+            let names = columns::strs(&t.employees, "name").unwrap_or_default();
+            ids.into_iter()
+                .zip(names)
+                .filter_map(|(i, n)| Some((i?, n?)))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut records: Vec<CustomerScoreRecord> = scored
         .iter()
         .map(|c| {
@@ -1059,18 +1074,7 @@ pub fn compute(
         by_channel,
         by_rep,
         stage: config.kpi.stage,
-        owner_names: prepared
-            .tables
-            .as_ref()
-            .map(|t| {
-                let ids = columns::strs(&t.employees, "employee_id").unwrap_or_default();
-                let names = columns::strs(&t.employees, "name").unwrap_or_default();
-                ids.into_iter()
-                    .zip(names)
-                    .filter_map(|(i, n)| Some((i?, n?)))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        owner_names,
     })
 }
 

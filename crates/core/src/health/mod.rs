@@ -14,7 +14,7 @@
 //!     sessions_per_seat_30d: Some(20.0), usage_trend: Some(0.0), features_adopted: Some(8.0),
 //!     last_nps: Some(9.0), last_csat: Some(5.0), payment_failures_90d: Some(0.0),
 //!     late_payments_90d: Some(0.0), tickets_90d: Some(0.0), severe_tickets_90d: Some(0.0),
-//!     open_tickets: Some(0.0) };
+//!     open_tickets: Some(0.0), mapped: Vec::new() };
 //! let h = health_index(&inputs, &config);
 //! assert!(h.score > 90.0 && h.band == Band::Green);
 //! let sum: f64 = h.components.iter().map(|c| c.contribution).sum();

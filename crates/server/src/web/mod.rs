@@ -499,7 +499,7 @@ async fn risk_csv(
         Err(e) => return page_error(Some(&s), e.into()),
     };
     let mut out = String::from(
-        "customer_id,name,owner,segment,band,health,health_change,trend,churn_probability,churn_type,clv,expected_loss,top_reason,intervention\n",
+        "customer_id,name,owner,owner_name,segment,band,health,health_change,trend,churn_probability,churn_type,clv,expected_loss,top_reason,intervention\n",
     );
     let mut cursor = None;
     loop {
@@ -513,6 +513,7 @@ async fn risk_csv(
                 r.customer_id.clone(),
                 r.name.clone().unwrap_or_default(),
                 r.owner.clone().unwrap_or_default(),
+                r.owner_name.clone().unwrap_or_default(),
                 r.segment.clone().unwrap_or_default(),
                 r.band.clone(),
                 format!("{:.2}", r.health),

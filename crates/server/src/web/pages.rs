@@ -238,7 +238,11 @@ pub fn risk_list(session: &Session, v: &RiskView<'_>) -> Markup {
                         @for r in v.rows {
                             tr {
                                 td { a href=(format!("/customers/{}", enc(&r.customer_id))) { (r.name.as_deref().unwrap_or(&r.customer_id)) } }
-                                td { (r.owner.as_deref().unwrap_or("–")) }
+                                td { @match (r.owner_name.as_deref(), r.owner.as_deref()) {
+                                    (Some(name), Some(id)) => { (name) " " span.meta { "#" (id) } },
+                                    (None, Some(id)) => (id),
+                                    _ => "–",
+                                } }
                                 td { (band(&r.band)) }
                                 td.num { (format!("{:.1}", r.health)) " " (trend(r.health_change, &r.trend)) }
                                 td.num { (format!("{:.1}%", 100.0 * r.churn_probability)) }

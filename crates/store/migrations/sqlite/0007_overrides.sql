@@ -17,3 +17,6 @@ CREATE TABLE IF NOT EXISTS overrides (
 );
 CREATE INDEX IF NOT EXISTS overrides_customer ON overrides (customer_id, expires_at);
 ALTER TABLE customer_scores ADD COLUMN computed_band TEXT;
+-- The owner's name as the run knew it, beside the id: the API, the web app
+-- and exports show people, not ids.
+ALTER TABLE customer_scores ADD COLUMN owner_name TEXT;
