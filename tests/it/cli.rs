@@ -826,6 +826,19 @@ levels = { card = 100, check = 40 }
         );
         assert!(fee[i].unwrap() > 0.0);
     }
+    // KPI on a flat table: account-manager scorecards by the owner role,
+    // with health and retention (the export's label) per book.
+    let kpi = churnguard::data::read_raw(&dir.path().join("run/kpi_account_manager.csv")).unwrap();
+    let owners = churnguard::data::columns::strs(&kpi, "employee_id").unwrap();
+    let mut owners: Vec<String> = owners.into_iter().map(Option::unwrap).collect();
+    owners.sort();
+    assert_eq!(owners, ["am0", "am1", "am2", "am3"]);
+    let retention = column_f64(&kpi, "retention");
+    assert!(retention
+        .iter()
+        .all(|r| r.is_some_and(|r| (0.0..=1.0).contains(&r))));
+    let books = column_f64(&kpi, "customers");
+    assert_eq!(books.iter().map(|b| b.unwrap()).sum::<f64>(), 300.0);
     // A signal on a column that is not an input is refused, naming it.
     std::fs::write(
         dir.path().join("bad.toml"),

@@ -163,6 +163,9 @@ struct Prepared {
     row_ids: bool,
     /// The input schema the rows were read with (the model's, or `--schema`).
     input: flat::FlatSchema,
+    /// A flat table's labels in row order (`Some(true)`: churned), when the
+    /// export has its target column.
+    labels: Option<Vec<Option<bool>>>,
 }
 
 fn parse_snapshot(s: &str) -> Result<NaiveDate> {
@@ -222,6 +225,7 @@ fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
             tables: Some(tables),
             row_ids: false,
             input,
+            labels: None,
         });
     }
     if !req.data.is_file() {
@@ -287,6 +291,9 @@ fn prepare(req: &ScoreRunRequest, manifest: &Manifest) -> Result<Prepared> {
         frame: raw,
         tables: None,
         row_ids: input.row_ids,
+        labels: columns::i64s(&table.frame, "churned")
+            .ok()
+            .map(|v| v.into_iter().map(|x| x.map(|x| x == 1)).collect()),
         input,
     })
 }
@@ -804,6 +811,7 @@ async fn load_purchases(
             tables: None,
             row_ids: false,
             input: flat::feature_table_schema(&[], &[], &[]),
+            labels: None,
         },
         previous,
         existing,
@@ -1053,6 +1061,31 @@ pub fn compute(
             for stage in [Stage::Balanced, Stage::Growth, Stage::Mature] {
                 scorecards.push(kpi::scorecards(&facts, role, stage, &config.kpi));
             }
+        }
+    } else if prepared.input.roles.owner.is_some() {
+        // A flat table whose schema names the owner: account-manager
+        // scorecards from what one export tells (health, its change, and
+        // retention where the export has its label).
+        let rows: Vec<kpi::FlatRow> = scored
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                Some(kpi::FlatRow {
+                    owner: c.context.account_manager.clone()?,
+                    health: c.health.score,
+                    health_change: c.trend.change,
+                    churned: prepared.labels.as_ref().and_then(|l| l[i]),
+                })
+            })
+            .collect();
+        let facts = kpi::flat_facts(&rows, &HashMap::new());
+        for stage in [Stage::Balanced, Stage::Growth, Stage::Mature] {
+            scorecards.push(kpi::scorecards(
+                &facts,
+                Role::AccountManager,
+                stage,
+                &config.kpi,
+            ));
         }
     }
 

@@ -366,3 +366,80 @@ pub fn facts(input: &FactsInput<'_>) -> Result<Vec<EmployeeFacts>> {
     }
     Ok(out)
 }
+
+/// One scored customer of a flat table, as the account-manager scorecards
+/// read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlatRow {
+    /// The owner (the schema's `roles.owner`).
+    pub owner: String,
+    /// Health index.
+    pub health: f64,
+    /// Change since the previous run.
+    pub health_change: Option<f64>,
+    /// Whether the export marks the customer churned, when it has a label.
+    pub churned: Option<bool>,
+}
+
+/// Account-manager facts from a flat table (no event tables): per owner,
+/// the book's health level and change, and, when the export has its label,
+/// retention (the share not marked churned). The metrics that need event
+/// history (satisfaction, expansion, activation, renewal, save rate) are
+/// unknown: empty on the scorecard, scored at the peer mean (50) as a
+/// missing metric is on event data.
+/// No book risk: the risk-adjusted scores need the risk predicted at the
+/// start of the period, which a single export does not give.
+pub fn flat_facts(rows: &[FlatRow], names: &HashMap<String, String>) -> Vec<EmployeeFacts> {
+    #[derive(Default)]
+    struct Book {
+        customers: usize,
+        health: Acc,
+        change: Acc,
+        retention: Acc,
+    }
+    let mut books: BTreeMap<&str, Book> = BTreeMap::new();
+    for r in rows {
+        let b = books.entry(r.owner.as_str()).or_default();
+        b.customers += 1;
+        b.health.add(r.health);
+        if let Some(c) = r.health_change {
+            b.change.add(c);
+        }
+        if let Some(churned) = r.churned {
+            b.retention.add_bool(!churned);
+        }
+    }
+    books
+        .into_iter()
+        .map(|(owner, b)| {
+            let mut metrics: BTreeMap<Metric, Option<f64>> = BTreeMap::new();
+            metrics.insert(Metric::HealthLevel, b.health.mean());
+            metrics.insert(Metric::HealthChange, b.change.mean());
+            metrics.insert(Metric::Retention, b.retention.mean());
+            for m in [
+                Metric::Satisfaction,
+                Metric::Expansion,
+                Metric::Activation,
+                Metric::Renewal,
+                Metric::SaveRate,
+            ] {
+                metrics.insert(m, None);
+            }
+            EmployeeFacts {
+                employee_id: owner.to_string(),
+                name: names
+                    .get(owner)
+                    .cloned()
+                    .unwrap_or_else(|| owner.to_string()),
+                role: Role::AccountManager,
+                region: String::new(),
+                team: String::new(),
+                customers: b.customers,
+                metrics,
+                outcome: b.retention.mean(),
+                book_risk: None,
+                book_risk_customers: 0,
+            }
+        })
+        .collect()
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use facts::{facts, FactsInput, ScoredRow};
+pub use facts::{facts, flat_facts, FactsInput, FlatRow, ScoredRow};
 
 /// Result alias of the KPI layer.
 pub type Result<T, E = KpiError> = std::result::Result<T, E>;
