@@ -415,6 +415,98 @@ async fn concurrent_appends_keep_one_chain(store: &Store) {
     assert_eq!(store.verify_audit(None).await.unwrap(), Ok(16));
 }
 
+async fn outbox_overrides_and_a_keyed_chain(store: &Store) {
+    use churnguard::store::{Attempt, DeliveryStatus, NewOverride};
+    let store = store.clone().with_audit_key(b"k");
+    let policy = InterventionPolicy {
+        control_share: 0.0,
+        ..Default::default()
+    };
+    let now = churnguard::store::now();
+    let plan = interventions::plan(
+        &policy,
+        &[policy_input("a", Band::Red), policy_input("b", Band::Red)],
+        &[],
+        "r9",
+        now,
+        &interventions::PlanContext::default(),
+    );
+    let mut scores = vec![record("r9", 1, 10.0, "red", "am-1")];
+    scores[0].computed_band = Some("yellow".into());
+    store
+        .save_run(&run("r9", "2024-07-01", 1), &scores, &plan, &[], "test")
+        .await
+        .unwrap();
+    let back = store.customer_history("c001").await.unwrap();
+    assert_eq!(back[0].computed_band.as_deref(), Some("yellow"));
+    assert_eq!(back[0].owner_name.as_deref(), Some("Person am-1"));
+    // The outbox: two treated interventions, queued once per webhook.
+    assert_eq!(store.enqueue_deliveries("crm", now).await.unwrap(), 2);
+    assert_eq!(store.enqueue_deliveries("crm", now).await.unwrap(), 0);
+    let due = store.due_deliveries("crm", now, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    let (d, i) = &due[0];
+    assert_eq!(d.intervention_id, i.id);
+    // A claim is taken once.
+    assert!(store.claim_delivery(d, now + 30).await.unwrap());
+    assert!(!store.claim_delivery(d, now + 30).await.unwrap());
+    store
+        .record_delivery(d.intervention_id, "crm", &Attempt::Delivered, now)
+        .await
+        .unwrap();
+    let (d2, _) = &due[1];
+    assert!(store.claim_delivery(d2, now + 30).await.unwrap());
+    let dead = Attempt::Failed {
+        error: "answered 500".into(),
+        retry_at: None,
+    };
+    store
+        .record_delivery(d2.intervention_id, "crm", &dead, now)
+        .await
+        .unwrap();
+    let listed = store
+        .deliveries(Some(DeliveryStatus::Dead), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].last_error.as_deref(), Some("answered 500"));
+    store
+        .retry_delivery(d2.intervention_id, "crm", "admin", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.deliveries_of(&[d2.intervention_id]).await.unwrap()[0].status,
+        DeliveryStatus::Pending
+    );
+    // Overrides.
+    let o = store
+        .create_override(
+            &NewOverride {
+                customer_id: "c001".into(),
+                band: Some("green".into()),
+                suppress: true,
+                reason: "hold".into(),
+                expires_at: now + 100,
+            },
+            "ana",
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.active_overrides(now).await.unwrap()["c001"].id, o.id);
+    assert_eq!(store.override_by_id(o.id).await.unwrap().unwrap(), o);
+    store.revoke_override(o.id, "bo", now + 1).await.unwrap();
+    assert!(store.active_overrides(now + 2).await.unwrap().is_empty());
+    // Every entry was keyed: it verifies with the key and not without.
+    let log = store.audit_log().await.unwrap();
+    assert!(log.iter().all(|e| e.hash.starts_with("k1:")), "{log:?}");
+    assert!(store.verify_audit(None).await.unwrap().is_ok());
+    let head = store.audit_head().await.unwrap().unwrap();
+    assert!(store.verify_audit(Some(&head)).await.unwrap().is_ok());
+    let unkeyed = churnguard::store::verify_chain(&log, None, None);
+    assert!(unkeyed.is_err());
+}
+
 macro_rules! both_backends {
     ($name:ident, $body:ident) => {
         mod $name {
@@ -455,6 +547,7 @@ both_backends!(
 );
 both_backends!(audit_deletions, deletion_and_reordering);
 both_backends!(audit_concurrency, concurrent_appends_keep_one_chain);
+both_backends!(outbox_and_overrides, outbox_overrides_and_a_keyed_chain);
 
 #[tokio::test]
 async fn a_bad_url_is_named() {
