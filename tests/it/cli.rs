@@ -591,10 +591,37 @@ fn parse_csv_line(line: &str) -> Vec<String> {
     out
 }
 
-/// The health contribution columns of a run's scores (`health_<component>`),
-/// with the ids, read from its Parquet.
-fn health_contributions(run: &Path) -> polars::prelude::DataFrame {
-    churnguard::data::read_raw(&run.join("scores.parquet")).unwrap()
+/// Trains a logistic model on a flat table (`flat`: `--data … --schema …`),
+/// scores it into `run/`, and returns the run's scores (every column).
+fn train_and_score_flat(flat: &[&str], dir: &Path) -> polars::prelude::DataFrame {
+    let out = churnguard(
+        &[
+            &["train"],
+            flat,
+            &["--families", "logistic", "--registry", "models"],
+        ]
+        .concat(),
+        dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = churnguard(
+        &[
+            &["score"],
+            flat,
+            &[
+                "--registry",
+                "models",
+                "--out",
+                "run",
+                "--store",
+                "sqlite://s.db",
+            ],
+        ]
+        .concat(),
+        dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    churnguard::data::read_raw(&dir.join("run/scores.parquet")).unwrap()
 }
 
 fn column_f64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<Option<f64>> {
@@ -610,34 +637,7 @@ fn telco_health_is_made_of_four_components_and_values_come_from_roles() {
     let data = path.to_str().unwrap();
     let schema = root().join("data/schemas/telco.toml");
     let flat = ["--data", data, "--schema", schema.to_str().unwrap()];
-    let out = churnguard(
-        &[
-            &["train"],
-            &flat[..],
-            &["--families", "logistic", "--registry", "models"],
-        ]
-        .concat(),
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let out = churnguard(
-        &[
-            &["score"],
-            &flat[..],
-            &[
-                "--registry",
-                "models",
-                "--out",
-                "run",
-                "--store",
-                "sqlite://s.db",
-            ],
-        ]
-        .concat(),
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let scores = health_contributions(&dir.path().join("run"));
+    let scores = train_and_score_flat(&flat, dir.path());
     let n = scores.height();
     assert_eq!(n, 7043);
     // A component contributes where the customer has data for it (its own
@@ -735,34 +735,7 @@ levels = { card = 100, check = 40 }
     )
     .unwrap();
     let flat = ["--data", "t.csv", "--schema", "t.toml"];
-    let out = churnguard(
-        &[
-            &["train"],
-            &flat[..],
-            &["--families", "logistic", "--registry", "models"],
-        ]
-        .concat(),
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let out = churnguard(
-        &[
-            &["score"],
-            &flat[..],
-            &[
-                "--registry",
-                "models",
-                "--out",
-                "run",
-                "--store",
-                "sqlite://s.db",
-            ],
-        ]
-        .concat(),
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let scores = health_contributions(&dir.path().join("run"));
+    let scores = train_and_score_flat(&flat, dir.path());
     let input = churnguard::data::read_raw(&dir.path().join("t.csv")).unwrap();
     let by_id: std::collections::HashMap<String, usize> =
         churnguard::data::columns::strs(&input, "id")

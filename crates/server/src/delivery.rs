@@ -384,17 +384,47 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// What staff tools are told about an intervention's customer, from their
+/// newest score: shared by the webhook body and the per-owner export.
+pub(crate) struct CustomerBrief {
+    /// Name, when known.
+    pub name: Option<String>,
+    /// Health index.
+    pub health: Option<f64>,
+    /// Band.
+    pub band: Option<String>,
+    /// Reasons in words, levers first.
+    pub reasons: Vec<String>,
+}
+
+impl CustomerBrief {
+    /// The brief of `customer_id` (empty without a stored score).
+    pub(crate) async fn of(store: &Store, customer_id: &str) -> Result<CustomerBrief, StoreError> {
+        let latest = store
+            .customer_history(customer_id)
+            .await?
+            .into_iter()
+            .next();
+        Ok(CustomerBrief {
+            name: latest.as_ref().and_then(|s| s.name.clone()),
+            health: latest.as_ref().map(|s| s.health),
+            band: latest.as_ref().map(|s| s.band.clone()),
+            reasons: latest
+                .map(|s| {
+                    s.reasons
+                        .iter()
+                        .map(churnguard_core::scoring::reason_text)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// The body of an intervention's delivery: what a CRM task or a ticket
 /// needs, with names beside ids. The same on every attempt.
 async fn payload(store: &Store, i: &Intervention) -> Result<serde_json::Value, StoreError> {
-    let latest = store
-        .customer_history(&i.customer_id)
-        .await?
-        .into_iter()
-        .next();
-    let due = chrono::DateTime::from_timestamp(i.due_at, 0)
-        .map(|d| d.to_rfc3339())
-        .unwrap_or_default();
+    let brief = CustomerBrief::of(store, &i.customer_id).await?;
     Ok(serde_json::json!({
         "event": "intervention.created",
         "idempotency_key": idempotency_key(i.id),
@@ -405,19 +435,17 @@ async fn payload(store: &Store, i: &Intervention) -> Result<serde_json::Value, S
             "owner_role": i.owner_role,
             "owner": i.owner,
             "priority": i.priority,
-            "due_at": due,
+            "due_at": crate::routes::rfc3339(i.due_at),
             "expected_value": i.expected_value,
         },
         "customer": {
             "id": i.customer_id,
-            "name": latest.as_ref().and_then(|s| s.name.clone()),
+            "name": brief.name,
             "churn_probability": i.churn_probability,
             "clv": i.clv,
-            "health": latest.as_ref().map(|s| s.health),
-            "band": latest.as_ref().map(|s| s.band.clone()),
-            "reasons": latest.as_ref().map(|s| {
-                s.reasons.iter().map(churnguard_core::scoring::reason_text).collect::<Vec<_>>()
-            }),
+            "health": brief.health,
+            "band": brief.band,
+            "reasons": brief.reasons,
         },
     }))
 }

@@ -147,8 +147,6 @@ pub struct ComputedRun {
     pub by_rep: Vec<value::GroupValue>,
     /// The configured KPI stage (which scorecards the CSV files show).
     stage: Stage,
-    /// Employees' names by id (event data), for the files people read.
-    owner_names: HashMap<String, String>,
 }
 
 /// Rows to score and what is known about them.
@@ -345,7 +343,6 @@ fn decision_text(choice: &Choice) -> String {
 fn scores_frame(
     records: &[CustomerScoreRecord],
     choices: &HashMap<&str, &Choice>,
-    owner_names: &HashMap<String, String>,
 ) -> Result<DataFrame> {
     let n = records.len();
     let s = |f: &dyn Fn(&CustomerScoreRecord) -> Option<String>| -> Vec<Option<String>> {
@@ -358,10 +355,7 @@ fn scores_frame(
         Column::new("customer_id".into(), s(&|r| Some(r.customer_id.clone()))),
         Column::new("name".into(), s(&|r| r.name.clone())),
         Column::new("owner".into(), s(&|r| r.owner.clone())),
-        Column::new(
-            "owner_name".into(),
-            s(&|r| r.owner.as_ref().and_then(|o| owner_names.get(o)).cloned()),
-        ),
+        Column::new("owner_name".into(), s(&|r| r.owner_name.clone())),
         Column::new("segment".into(), s(&|r| r.segment.clone())),
         Column::new(
             "churn_probability".into(),
@@ -940,6 +934,11 @@ pub fn compute(
                 c,
                 choices.get(c.customer_id.as_str()).copied(),
             );
+            record.owner_name = record
+                .owner
+                .as_ref()
+                .and_then(|o| owner_names.get(o))
+                .cloned();
             if let Some(band) = shown_band(c) {
                 record.computed_band =
                     Some(std::mem::replace(&mut record.band, band.name().to_string()));
@@ -1107,7 +1106,6 @@ pub fn compute(
         by_channel,
         by_rep,
         stage: config.kpi.stage,
-        owner_names,
     })
 }
 
@@ -1156,7 +1154,6 @@ pub fn write_outputs(
         .collect();
     let outputs = Outputs {
         records: &computed.records,
-        owner_names: &computed.owner_names,
         choices: &choices,
         created: &created,
         by_channel: &computed.by_channel,
@@ -1237,7 +1234,6 @@ pub async fn score_run(
 /// What a run writes to its output folder.
 struct Outputs<'a> {
     records: &'a [CustomerScoreRecord],
-    owner_names: &'a HashMap<String, String>,
     choices: &'a HashMap<&'a str, &'a Choice>,
     created: &'a [Intervention],
     by_channel: &'a [value::GroupValue],
@@ -1252,7 +1248,7 @@ impl Outputs<'_> {
     fn write(&self, dir: &std::path::Path) -> Result<Vec<String>> {
         data::create_dir(dir)?;
         let mut names: Vec<String> = Vec::new();
-        let mut frame = scores_frame(self.records, self.choices, self.owner_names)?;
+        let mut frame = scores_frame(self.records, self.choices)?;
         for name in ["scores.parquet", "scores.csv"] {
             data::write_frame(&mut frame, &dir.join(name))?;
             names.push(name.into());

@@ -78,7 +78,8 @@ pub struct InterventionView {
     pub observed: Option<String>,
 }
 
-fn rfc3339(t: i64) -> String {
+/// Unix seconds as RFC 3339, as every answer writes times.
+pub(crate) fn rfc3339(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.to_rfc3339())
         .unwrap_or_default()

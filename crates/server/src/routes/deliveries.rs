@@ -247,36 +247,21 @@ pub async fn export_interventions(
         if i.arm != churnguard_core::interventions::Arm::Treated {
             continue;
         }
-        let latest = state
-            .store
-            .customer_history(&i.customer_id)
-            .await?
-            .into_iter()
-            .next();
+        let brief = crate::delivery::CustomerBrief::of(&state.store, &i.customer_id).await?;
         out.push(ExportRow {
             idempotency_key: crate::delivery::idempotency_key(i.id),
             intervention_id: i.id,
-            customer_name: latest.as_ref().and_then(|s| s.name.clone()),
+            customer_name: brief.name,
             customer_id: i.customer_id,
             playbook: i.playbook,
             channel: i.channel,
             priority: i.priority,
-            due_at: chrono::DateTime::from_timestamp(i.due_at, 0)
-                .map(|d| d.to_rfc3339())
-                .unwrap_or_default(),
+            due_at: rfc3339(i.due_at),
             churn_probability: i.churn_probability,
             clv: i.clv,
-            health: latest.as_ref().map(|s| s.health),
-            band: latest.as_ref().map(|s| s.band.clone()),
-            reasons: latest
-                .as_ref()
-                .map(|s| {
-                    s.reasons
-                        .iter()
-                        .map(churnguard_core::scoring::reason_text)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            health: brief.health,
+            band: brief.band,
+            reasons: brief.reasons,
         });
     }
     match q.format.unwrap_or_default() {

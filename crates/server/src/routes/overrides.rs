@@ -71,11 +71,6 @@ pub struct OverrideView {
 
 pub(crate) fn override_view(o: churnguard_store::Override) -> OverrideView {
     let now = churnguard_store::now();
-    let at = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_default()
-    };
     OverrideView {
         active: o.is_active(now),
         id: o.id,
@@ -84,14 +79,18 @@ pub(crate) fn override_view(o: churnguard_store::Override) -> OverrideView {
         suppress_interventions: o.suppress,
         reason: o.reason,
         set_by: o.actor,
-        created_at: at(o.created_at),
-        expires_at: at(o.expires_at),
+        created_at: rfc3339(o.created_at),
+        expires_at: rfc3339(o.expires_at),
         revoked_by: o.revoked_by,
     }
 }
 
-/// The customer's owner in their newest score, or 404.
-async fn customer_owner(state: &AppState, customer_id: &str) -> Result<Option<String>, ApiError> {
+/// The customer's owner in their newest score, or 404 (the API and the
+/// web app's override forms ask it before acting).
+pub(crate) async fn customer_owner(
+    state: &AppState,
+    customer_id: &str,
+) -> Result<Option<String>, ApiError> {
     let history = state.store.customer_history(customer_id).await?;
     match history.into_iter().next() {
         Some(latest) => Ok(latest.owner),

@@ -674,7 +674,6 @@ async fn customer_page(
         overrides,
         may_override: crate::auth::may_act_on(s.role, s.owner.as_deref(), latest.owner.as_deref()),
         now: churnguard_store::now(),
-        owner_names: owner_names(&state).await,
         latest,
         history: points,
         interventions: {
@@ -833,20 +832,9 @@ async fn override_form(
     Path(id): Path<String>,
     SignedForm(s, f): SignedForm<OverrideForm>,
 ) -> Response {
-    let owner = match state.store.customer_history(&id).await {
-        Ok(h) => match h.into_iter().next() {
-            Some(latest) => latest.owner,
-            None => {
-                return page_error(
-                    Some(&s),
-                    ApiError::NotFound {
-                        what: "customer",
-                        id,
-                    },
-                )
-            }
-        },
-        Err(e) => return page_error(Some(&s), e.into()),
+    let owner = match crate::routes::customer_owner(&state, &id).await {
+        Ok(o) => o,
+        Err(e) => return page_error(Some(&s), e),
     };
     if !crate::auth::may_act_on(s.role, s.owner.as_deref(), owner.as_deref()) {
         return forbidden(
@@ -902,9 +890,9 @@ async fn revoke_form(
             },
         );
     };
-    let owner = match state.store.customer_history(&found.customer_id).await {
-        Ok(h) => h.into_iter().next().and_then(|l| l.owner),
-        Err(e) => return page_error(Some(&s), e.into()),
+    let owner = match crate::routes::customer_owner(&state, &found.customer_id).await {
+        Ok(o) => o,
+        Err(e) => return page_error(Some(&s), e),
     };
     if !crate::auth::may_act_on(s.role, s.owner.as_deref(), owner.as_deref()) {
         return forbidden(

@@ -364,8 +364,6 @@ pub struct CustomerView<'a> {
     pub may_override: bool,
     /// Unix seconds now (whether an override is in force).
     pub now: i64,
-    /// Account managers' names by id.
-    pub owner_names: HashMap<String, String>,
 }
 
 fn overrides_section(session: &Session, v: &CustomerView<'_>) -> Markup {
@@ -491,7 +489,11 @@ pub fn customer(session: &Session, v: &CustomerView<'_>) -> Markup {
                         dt { "CLV" } dd { (money(r.clv)) }
                         dt { "CLV / CAC" } dd { @if let Some(x) = r.clv_cac { (format!("{x:.1}")) @if x < 3.0 { " " span.warn { "below 3" } } } @else { "–" } }
                         dt { "Expected loss" } dd { (money(r.expected_loss)) }
-                        dt { "Owner" } dd { @match r.owner.as_deref() { Some(o) => (owner_label(o, &v.owner_names)), None => "–" } }
+                        dt { "Owner" } dd { @match (r.owner_name.as_deref(), r.owner.as_deref()) {
+                            (Some(name), Some(id)) => { (name) " (#" (id) ")" },
+                            (None, Some(id)) => (id),
+                            _ => "–",
+                        } }
                         dt { "Segment" } dd { (r.segment.as_deref().unwrap_or("–")) }
                     }
                 }
