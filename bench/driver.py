@@ -118,9 +118,10 @@ ORACLE_HAZARD = re.compile(
 # stderr: `train: gbdt: validation ROC-AUC 0.6618, test 0.6604 (1.4 s)`: the
 # family's whole protocol (every origin or fold, search, refit).
 STAGE_DONE = re.compile(r"^train: (\w+): validation ROC-AUC \S+, test \S+ \(([0-9.]+) s\)", re.M)
-# `scored N rows with ID (FAMILY) into OUT in 412.345ms` (Rust's Duration).
+# `scored N rows with ID (FAMILY) into OUT in 412.345ms (compute 120.5ms)`
+# (Rust's Duration; the compute part is the model's own time).
 PREDICTED = re.compile(r"^scored (\d+) rows with (\S+) \((\w+)\) into .* in "
-                       r"([0-9.]+)(ns|µs|us|ms|s)\s*$", re.M)
+                       r"([0-9.]+)(ns|µs|us|ms|s)(?: \(compute ([0-9.]+)(ns|µs|us|ms|s)\))?\s*$", re.M)
 
 
 def num(text):
@@ -172,11 +173,13 @@ def oracle_lines(stdout):
 
 
 def predicted(stdout):
-    """(rows, model id, family, in-process seconds) of `churnguard predict`."""
+    """(rows, model id, family, in-process seconds, compute seconds or None) of
+    `churnguard predict`."""
     m = PREDICTED.search(stdout)
     if not m:
         return None
-    return int(m.group(1)), m.group(2), m.group(3), float(m.group(4)) * UNIT[m.group(5)]
+    compute = float(m.group(6)) * UNIT[m.group(7)] if m.group(6) else None
+    return int(m.group(1)), m.group(2), m.group(3), float(m.group(4)) * UNIT[m.group(5)], compute
 
 
 # churnguard's [gbdt] settings for the comparison with LightGBM (the peer's
@@ -839,6 +842,7 @@ class Bench:
                 if who in ("predict", "predict_gbdt"):
                     got = predicted(r["stdout"])
                     r["inproc"] = got[3] if got else None
+                    r["compute"] = got[4] if got else None
                     if got and got[0] != rows:
                         self.note(f"{fmt_n(n)}: {who} scored {got[0]:,} rows, not {rows:,}")
                 if who == "predict":

@@ -172,6 +172,9 @@ pub fn monitor(args: &MonitorArgs) -> Result<()> {
             );
         }
     }
+    if let Some(sh) = &report.shadow {
+        print_shadow(sh, args.events.is_some());
+    }
     for f in &report.findings {
         println!("  [{}] {}", f.verdict.name(), f.message);
     }
@@ -183,6 +186,67 @@ pub fn monitor(args: &MonitorArgs) -> Result<()> {
     match report.verdict {
         crate::monitor::Verdict::Healthy => Ok(()),
         v => Err(MonitorAlert(v).into()),
+    }
+}
+
+fn print_shadow(sh: &service::ShadowReport, events: bool) {
+    let champions: Vec<String> = sh
+        .champions
+        .iter()
+        .map(|(id, n)| format!("{id} ({n})"))
+        .collect();
+    println!(
+        "shadow challenger {}{}: {} pairs, {} customers, against {}",
+        sh.shadow_model,
+        if sh.current {
+            ""
+        } else {
+            " (no longer the shadow)"
+        },
+        sh.pairs,
+        sh.customers,
+        champions.join(", ")
+    );
+    match &sh.agreement {
+        None => println!(
+            "  agreement: fewer than {} pairs, no comparison yet",
+            crate::monitor::MIN_SHADOW_PAIRS
+        ),
+        Some(a) => println!(
+            "  rank correlation {}, top-decile agreement {:.1}%, mean shift (shadow − champion) {:+.4} [95% {:+.4}, {:+.4}], mean |shift| {:.4}",
+            a.rank_correlation.map_or("–".into(), |v| format!("{v:.3}")),
+            100.0 * a.top_decile_agreement,
+            a.mean_shift,
+            a.mean_shift_interval.0,
+            a.mean_shift_interval.1,
+            a.mean_absolute_shift
+        ),
+    }
+    let auc = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.4}"));
+    match &sh.realised {
+        None if events => println!(
+            "  realised: no shadow-scored customer's horizon has passed in these events yet"
+        ),
+        None => println!("  realised: pass --events with later churn events to measure it"),
+        Some(r) => {
+            println!(
+                "  realised on {} customers ({} churned): ROC-AUC champion {} shadow {}, difference {}{}; Brier champion {:.4} shadow {:.4}",
+                r.champion.customers,
+                r.champion.churned,
+                auc(r.champion.roc_auc),
+                auc(r.shadow.roc_auc),
+                r.roc_auc_difference.map_or("–".into(), |v| format!("{v:+.4}")),
+                r.roc_auc_difference_interval
+                    .map_or(String::new(), |(lo, hi)| format!(" [95% {lo:+.4}, {hi:+.4}]")),
+                r.champion.brier,
+                r.shadow.brier
+            );
+            if r.roc_auc_difference_interval
+                .is_some_and(|(lo, _)| lo > 0.0)
+            {
+                println!("  the shadow ranks better beyond the interval: `churnguard models promote-shadow` promotes it");
+            }
+        }
     }
 }
 

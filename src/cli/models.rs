@@ -158,6 +158,23 @@ pub enum ModelsCommand {
     },
     /// Restore the previous champion.
     Rollback(RegistryArg),
+    /// Set the shadow challenger: the server scores every (sampled) request
+    /// with it beside the champion, answers with the champion, and records
+    /// both for `churnguard monitor`. Without an id, show the current one.
+    Shadow {
+        /// Model id to shadow the champion.
+        #[arg(conflicts_with = "clear")]
+        id: Option<String>,
+        /// Remove the shadow challenger.
+        #[arg(long)]
+        clear: bool,
+        /// Registry.
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Promote the shadow challenger to champion (audit-logged with the
+    /// comparison it was promoted on; `models rollback` undoes it).
+    PromoteShadow(RegistryArg),
 }
 
 /// The registry flag shared by `models` subcommands.
@@ -589,12 +606,16 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let s = &table.schema;
     // Column by column: no per-row copies of the inputs (logistic models
     // never build the one-hot matrix either).
+    let computing = std::time::Instant::now();
     let p = model.predict_frame(
         &table.frame,
         &s.id,
         &s.columns.numeric,
         &s.columns.categorical,
     )?;
+    // The model's own time, from the loaded frame to the probabilities
+    // (what a scoring engine's compute is compared on).
+    let compute = computing.elapsed();
     let id_name = manifest.input.id.clone();
     // The ids as text, as the model reads them.
     let ids = table
@@ -615,12 +636,13 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     }
     data::write_frame(&mut out, &args.out)?;
     println!(
-        "scored {} rows with {} ({}) into {} in {:.3?}",
+        "scored {} rows with {} ({}) into {} in {:.3?} (compute {:.3?})",
         out.height(),
         manifest.id,
         manifest.family,
         args.out.display(),
-        started.elapsed()
+        started.elapsed(),
+        compute
     );
     Ok(())
 }
@@ -687,6 +709,71 @@ pub fn models(cmd: &ModelsCommand) -> Result<()> {
                 async move { crate::service::promote(&store, &registry, &id, "cli").await }
             })?;
             println!("champion: {}", registry.resolve("champion")?);
+        }
+        ModelsCommand::Shadow {
+            id,
+            clear,
+            registry: r,
+        } => {
+            let registry = Registry::open(&r.registry)?;
+            if id.is_none() && !clear {
+                match registry.shadow()? {
+                    Some(s) => println!("shadow: {s}"),
+                    None => println!("no shadow challenger"),
+                }
+                return Ok(());
+            }
+            let set = audited(&r.store, |store| {
+                let (registry, id) = (registry.clone(), id.clone());
+                async move { crate::service::set_shadow(&store, &registry, id.as_deref(), "cli").await }
+            })?;
+            match set {
+                Some(id) => println!(
+                    "shadow: {id} (a running server picks it up at its next registry check; `churnguard monitor` compares it)"
+                ),
+                None => println!("shadow challenger removed"),
+            }
+        }
+        ModelsCommand::PromoteShadow(r) => {
+            let registry = Registry::open(&r.registry)?;
+            let (promoted, previous, report) = audited(&r.store, |store| {
+                let registry = registry.clone();
+                async move {
+                    let shadow = registry.shadow()?;
+                    // The comparison the promotion is made on goes into the
+                    // audit entry.
+                    let report = match &shadow {
+                        Some(id) => {
+                            let samples = store
+                                .shadow_samples(id, crate::service::SHADOW_PAIRS_READ)
+                                .await?;
+                            Some(crate::service::compare_shadow(id, true, &samples, None))
+                        }
+                        None => None,
+                    };
+                    let evidence = serde_json::to_value(&report).unwrap_or_default();
+                    let (promoted, previous) =
+                        crate::service::promote_shadow(&store, &registry, &evidence, "cli").await?;
+                    Ok((promoted, previous, report))
+                }
+            })?;
+            if let Some(a) = report.as_ref().and_then(|r| r.agreement.as_ref()) {
+                println!(
+                    "compared on {} pairs: rank correlation {}, top-decile agreement {:.1}%, mean shift {:+.4} [{:+.4}, {:+.4}]",
+                    a.pairs,
+                    a.rank_correlation.map_or("–".into(), |v| format!("{v:.3}")),
+                    100.0 * a.top_decile_agreement,
+                    a.mean_shift,
+                    a.mean_shift_interval.0,
+                    a.mean_shift_interval.1
+                );
+            } else {
+                println!("promoted without a comparison: too few recorded pairs");
+            }
+            println!(
+                "champion: {promoted} (was {}); `churnguard models rollback` undoes it",
+                previous.as_deref().unwrap_or("none")
+            );
         }
         ModelsCommand::Rollback(r) => {
             let registry = Registry::open(&r.registry)?;

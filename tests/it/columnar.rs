@@ -109,6 +109,11 @@ fn fast_paths_equal_the_one_hot_path_for_every_family() {
             )
             .unwrap();
         close(&from_frame, &dense, &format!("{family}: predict_frame"));
+        if family == Family::Gbdt {
+            // Codes block by block and QuickScorer against the whole matrix
+            // and the tree walk.
+            assert_eq!(from_frame, dense, "gbdt: bit for bit");
+        }
         let via_batch = Batch::from_frame(
             &frame,
             "customer_id",

@@ -22,6 +22,7 @@ mod properties;
 mod replicas;
 mod security;
 mod server;
+mod shadow;
 mod store;
 mod support;
 mod survival;

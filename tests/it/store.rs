@@ -507,6 +507,34 @@ async fn outbox_overrides_and_a_keyed_chain(store: &Store) {
     assert!(unkeyed.is_err());
 }
 
+async fn shadow_pairs_round_trip(store: &Store) {
+    use churnguard::store::ShadowSample;
+    assert_eq!(store.latest_shadow_model().await.unwrap(), None);
+    // More than one multi-row insert's worth, two shadow models.
+    let samples: Vec<ShadowSample> = (0..450)
+        .map(|i| ShadowSample {
+            scored_at: 1_700_000_000 + i,
+            customer_id: format!("{}", 1_000 + i),
+            champion_model: "champ".into(),
+            shadow_model: if i < 430 { "shadow-a" } else { "shadow-b" }.into(),
+            champion_probability: i as f64 / 1_000.0,
+            shadow_probability: 1.0 - i as f64 / 1_000.0,
+        })
+        .collect();
+    store.record_shadow_samples(&samples).await.unwrap();
+    store.record_shadow_samples(&[]).await.unwrap();
+    assert_eq!(
+        store.latest_shadow_model().await.unwrap().as_deref(),
+        Some("shadow-b")
+    );
+    let a = store.shadow_samples("shadow-a", 10_000).await.unwrap();
+    assert_eq!(a, samples[..430].to_vec());
+    // The newest `limit`, oldest first.
+    let newest = store.shadow_samples("shadow-a", 5).await.unwrap();
+    assert_eq!(newest, samples[425..430].to_vec());
+    assert!(store.shadow_samples("nope", 10).await.unwrap().is_empty());
+}
+
 macro_rules! both_backends {
     ($name:ident, $body:ident) => {
         mod $name {
@@ -548,6 +576,7 @@ both_backends!(
 both_backends!(audit_deletions, deletion_and_reordering);
 both_backends!(audit_concurrency, concurrent_appends_keep_one_chain);
 both_backends!(outbox_and_overrides, outbox_overrides_and_a_keyed_chain);
+both_backends!(shadow_pairs, shadow_pairs_round_trip);
 
 #[tokio::test]
 async fn a_bad_url_is_named() {

@@ -8,6 +8,7 @@
 //!     report.html                    the training report (optional)
 //!   champion                         the id of the champion (one line)
 //!   champion.history                 earlier champions, oldest first (for rollback)
+//!   shadow                           the id of the shadow challenger, if any (one line)
 //! ```
 //!
 //! Every write goes to a temporary name and is renamed into place; a version
@@ -71,6 +72,9 @@ pub enum RegistryError {
     /// Nothing to roll back to.
     #[error("no earlier champion to roll back to")]
     NoHistory,
+    /// A shadow challenger that cannot be set or promoted as asked.
+    #[error("shadow challenger: {0}")]
+    Shadow(String),
 }
 
 impl HasKind for RegistryError {
@@ -83,7 +87,7 @@ impl HasKind for RegistryError {
             RegistryError::NotFound { .. } => ErrorKind::NotFound,
             // A damaged or too-new artifact is the operator's to fix, not a bug.
             RegistryError::Corrupt { .. } | RegistryError::TooNew { .. } => ErrorKind::BadInput,
-            RegistryError::NoHistory => ErrorKind::Conflict,
+            RegistryError::NoHistory | RegistryError::Shadow(_) => ErrorKind::Conflict,
         }
     }
 }
@@ -188,6 +192,9 @@ const CHAMPION: &str = "champion";
 /// A version's training baseline, beside its model.
 pub const BASELINE: &str = "baseline.json";
 const HISTORY: &str = "champion.history";
+
+/// The file naming the shadow challenger.
+const SHADOW: &str = "shadow";
 
 impl Registry {
     /// Opens (and creates) a registry directory.
@@ -365,6 +372,54 @@ impl Registry {
             self.write_atomic(HISTORY, &(history.join("\n") + "\n"))?;
         }
         self.write_atomic(CHAMPION, &format!("{id}\n"))
+    }
+
+    /// The shadow challenger's id, if one is set: a version the server
+    /// scores beside the champion without answering with it.
+    pub fn shadow(&self) -> Result<Option<String>> {
+        let path = self.root.join(SHADOW);
+        match fs_err::read_to_string(&path) {
+            Ok(s) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Makes `id` the shadow challenger (replacing any other); the champion
+    /// itself cannot shadow.
+    pub fn set_shadow(&self, id: &str) -> Result<String> {
+        let id = self.resolve(id)?;
+        if self.champion()?.as_deref() == Some(id.as_str()) {
+            return Err(RegistryError::Shadow(format!(
+                "{id} is the champion; a shadow is a challenger to it"
+            )));
+        }
+        self.write_atomic(SHADOW, &format!("{id}\n"))?;
+        Ok(id)
+    }
+
+    /// Removes the shadow challenger; returns the id it had.
+    pub fn clear_shadow(&self) -> Result<Option<String>> {
+        let previous = self.shadow()?;
+        if previous.is_some() {
+            self.write_atomic(SHADOW, "")?;
+        }
+        Ok(previous)
+    }
+
+    /// Promotes the shadow challenger to champion (the previous champion
+    /// goes on the history, so `rollback` undoes it) and clears the shadow;
+    /// returns the ids of the new and the previous champion.
+    pub fn promote_shadow(&self) -> Result<(String, Option<String>)> {
+        let shadow = self.shadow()?.ok_or_else(|| {
+            RegistryError::Shadow(
+                "no shadow challenger is set; run `churnguard models shadow ID` first".into(),
+            )
+        })?;
+        let previous = self.champion()?;
+        self.promote(&shadow)?;
+        self.write_atomic(SHADOW, "")?;
+        Ok((shadow, previous))
     }
 
     /// Restores the previous champion; returns its id.

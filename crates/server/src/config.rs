@@ -41,6 +41,12 @@ pub struct ServeConfig {
     pub keys: Vec<ApiKeyConfig>,
     /// `[serve.delivery]`: webhooks interventions are delivered to.
     pub delivery: crate::delivery::DeliveryConfig,
+    /// Customers of recent `POST /v1/score` requests kept per replica for
+    /// online drift against the serving model's training baseline (`0`
+    /// keeps none); defaults to `5000`.
+    pub drift_window: usize,
+    /// `[serve.shadow]`: sampling and buffering of a shadow challenger's scores.
+    pub shadow: crate::shadow::ShadowConfig,
 }
 
 impl Default for ServeConfig {
@@ -56,6 +62,8 @@ impl Default for ServeConfig {
             secure_cookies: false,
             keys: Vec::new(),
             delivery: crate::delivery::DeliveryConfig::default(),
+            drift_window: 5_000,
+            shadow: crate::shadow::ShadowConfig::default(),
         }
     }
 }
@@ -80,6 +88,13 @@ impl ServeConfig {
             return bad("request_timeout_secs", "must be > 0".into());
         }
         self.delivery.check()?;
+        if self.drift_window > 1_000_000 {
+            return bad(
+                "drift_window",
+                format!("must be 0..=1000000, got {}", self.drift_window),
+            );
+        }
+        self.shadow.check()?;
         for (i, k) in self.keys.iter().enumerate() {
             if !ROLES.contains(&k.role.as_str()) {
                 return bad(

@@ -8,7 +8,9 @@
 //! or customer values), a timeout (503), and a body
 //! limit (413). A background task polls the registry's champion pointer and
 //! reloads through the same path as `POST /v1/models/reload`, so a
-//! `churnguard models promote` reaches a running server.
+//! `churnguard models promote` reaches a running server; it follows the
+//! shadow pointer (`churnguard models shadow ID`) the same way, and a second
+//! task flushes the shadow challenger's recorded scores to the store.
 
 #![warn(missing_docs)]
 
@@ -18,9 +20,11 @@ pub mod delivery;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
+pub mod online_drift;
 pub mod openapi;
 pub mod routes;
 pub mod score;
+pub mod shadow;
 pub mod state;
 pub mod web;
 
@@ -286,6 +290,10 @@ pub async fn build_state(
         registry,
         store,
         active: ArcSwapOption::empty(),
+        shadow: ArcSwapOption::empty(),
+        shadow_recorder: shadow::ShadowRecorder::new(&serve.shadow),
+        online: online_drift::OnlineWindow::new(serve.drift_window),
+        shadow_rejected: std::sync::Mutex::new(None),
         keys,
         metrics: metrics::Metrics::default(),
         baseline: ArcSwap::from_pointee(state::Baseline::default()),
@@ -302,6 +310,16 @@ pub async fn build_state(
         }
     } else {
         tracing::warn!(registry = %state.registry.root().display(), "no champion in the registry; scoring answers 503 until one is promoted");
+    }
+    match state.registry.shadow() {
+        Ok(Some(id)) if state.active.load().is_some() => {
+            if let Err(e) = state::reload_shadow(&state, Some(&id)).await {
+                tracing::error!(model = %id, error = %e, "the shadow challenger cannot be scored; serving without it");
+                *lock(&state.shadow_rejected) = Some(id);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the shadow pointer"),
     }
     if let Err(e) = state::refresh_baseline(&state).await {
         tracing::warn!(error = %e, "no baseline from the store");
@@ -331,10 +349,14 @@ pub fn watch_champion(state: Arc<AppState>, every: Duration) -> tokio::task::Joi
             if serving.as_deref() == Some(champion.as_str())
                 || rejected.as_deref() == Some(champion.as_str())
             {
+                sync_shadow(&state).await;
                 continue;
             }
             match state::reload(&state, &champion, false).await {
-                Ok(m) => tracing::info!(model = %m.manifest.id, "champion changed: reloaded"),
+                Ok(m) => {
+                    tracing::info!(model = %m.manifest.id, "champion changed: reloaded");
+                    sync_shadow(&state).await;
+                }
                 Err(e) => {
                     tracing::error!(model = %champion, error = %e, "champion changed but cannot be served; keeping the current model");
                     *state
@@ -342,6 +364,56 @@ pub fn watch_champion(state: Arc<AppState>, every: Duration) -> tokio::task::Joi
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(champion);
                 }
+            }
+        }
+    })
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Brings the served shadow in line with the registry's shadow pointer:
+/// loads a new one, clears a removed one, and drops a shadow that has
+/// become the champion (a promotion from shadow).
+pub async fn sync_shadow(state: &Arc<AppState>) {
+    let registry = state.registry.clone();
+    let Ok(Ok(wanted)) = tokio::task::spawn_blocking(move || registry.shadow()).await else {
+        return;
+    };
+    let serving_champion = state.active.load_full().map(|m| m.manifest.id.clone());
+    let wanted = wanted.filter(|id| serving_champion.as_deref() != Some(id.as_str()));
+    let serving = state.shadow.load_full().map(|m| m.manifest.id.clone());
+    if serving == wanted {
+        return;
+    }
+    if wanted.is_some() && *lock(&state.shadow_rejected) == wanted {
+        return;
+    }
+    match state::reload_shadow(state, wanted.as_deref()).await {
+        Ok(Some(m)) => tracing::info!(model = %m.manifest.id, "shadow challenger changed: loaded"),
+        Ok(None) => tracing::info!("shadow challenger removed"),
+        Err(e) => {
+            tracing::error!(model = ?wanted, error = %e, "shadow challenger changed but cannot be scored");
+            state.shadow.store(None);
+            *lock(&state.shadow_rejected) = wanted;
+        }
+    }
+}
+
+/// Flushes the shadow challenger's recorded pairs to the store every
+/// `every`, and sooner whenever the buffer is half full.
+pub fn flush_shadow_every(state: Arc<AppState>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = state.shadow_recorder.half_full() => {}
+            }
+            if let Err(e) = state.shadow_recorder.flush(&state.store).await {
+                tracing::error!(error = %e, "writing shadow scores failed; kept for the next flush");
             }
         }
     })
@@ -436,13 +508,21 @@ pub async fn run(
             Duration::from_secs(state.serve.delivery.poll_secs),
         )
     });
+    let flushing = Some(flush_shadow_every(
+        state.clone(),
+        Duration::from_secs_f64(state.serve.shadow.flush_secs),
+    ));
     let app = router(state.clone());
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServeError::Io);
-    for task in [watcher, delivering].into_iter().flatten() {
+    for task in [watcher, delivering, flushing].into_iter().flatten() {
         task.abort();
+    }
+    // What the requests recorded last is not lost at shutdown.
+    if let Err(e) = state.shadow_recorder.flush(&state.store).await {
+        tracing::error!(error = %e, "writing the last shadow scores failed");
     }
     state.store.close().await;
     result

@@ -229,12 +229,16 @@ impl Metrics {
     }
 }
 
-/// The latest scoring run's drift as gauges: PSI per input and for the
-/// score (`input="churn_probability"`), labelled by the model version that
-/// scored it, and the level as a number (0 none, 1 watch, 2 drift, -1 too
-/// few rows) so an alert can fire on `>= 2`.
+/// Drift as gauges: PSI per input and for the score
+/// (`input="churn_probability"`), labelled by the model version that
+/// scored the rows, and the level as a number (0 none, 1 watch, 2 drift, -1
+/// too few rows) so an alert can fire on `>= 2`. `metric` is the name
+/// prefix (`churnguard_drift` for the latest run, `churnguard_online_drift`
+/// for this replica's recent requests) and `rows` says whose rows.
 pub fn render_drift(
     out: &mut String,
+    metric: &str,
+    rows: &str,
     version: &str,
     drift: &churnguard_core::monitor::DriftReport,
 ) {
@@ -247,24 +251,22 @@ pub fn render_drift(
         DriftLevel::Watch => 1,
         DriftLevel::Drift => 2,
     };
-    out.push_str("# HELP churnguard_drift_psi Population stability index of the latest run's input against the model's training baseline.\n");
-    out.push_str("# TYPE churnguard_drift_psi gauge\n");
+    let _ = writeln!(out, "# HELP {metric}_psi Population stability index of {rows} input against the model's training baseline.\n# TYPE {metric}_psi gauge");
     let all = std::iter::once(&drift.score).chain(&drift.inputs);
     for d in all.clone() {
         let _ = writeln!(
             out,
-            "churnguard_drift_psi{{model_version=\"{}\",input=\"{}\"}} {}",
+            "{metric}_psi{{model_version=\"{}\",input=\"{}\"}} {}",
             esc(version),
             esc(&d.name),
             d.psi
         );
     }
-    out.push_str("# HELP churnguard_drift_level Drift level of the latest run's input: -1 too few rows, 0 none, 1 watch, 2 drift.\n");
-    out.push_str("# TYPE churnguard_drift_level gauge\n");
+    let _ = writeln!(out, "# HELP {metric}_level Drift level of {rows} input: -1 too few rows, 0 none, 1 watch, 2 drift.\n# TYPE {metric}_level gauge");
     for d in all {
         let _ = writeln!(
             out,
-            "churnguard_drift_level{{model_version=\"{}\",input=\"{}\"}} {}",
+            "{metric}_level{{model_version=\"{}\",input=\"{}\"}} {}",
             esc(version),
             esc(&d.name),
             level(d.level)

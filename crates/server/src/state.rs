@@ -158,6 +158,9 @@ pub struct LoadedModel {
     pub schema: RecordSchema,
     /// Its id as the `Model-Version` response header, built once.
     pub version_header: axum::http::HeaderValue,
+    /// Its training baseline, for online drift (`None` for versions saved
+    /// without one).
+    pub baseline: Option<churnguard_core::monitor::Baseline>,
 }
 
 /// The response header naming the model version that produced an answer.
@@ -190,6 +193,13 @@ pub struct AppState {
     pub store: Store,
     /// The serving model.
     pub active: ArcSwapOption<LoadedModel>,
+    /// The shadow challenger, scored beside the champion but never answered
+    /// with; loaded through the same path as the champion.
+    pub shadow: ArcSwapOption<LoadedModel>,
+    /// Pairs of champion and shadow scores waiting for the store.
+    pub shadow_recorder: crate::shadow::ShadowRecorder,
+    /// This replica's recent online rows, for online drift.
+    pub online: crate::online_drift::OnlineWindow,
     /// API keys.
     pub keys: KeyRing,
     /// Per-key rate limits.
@@ -207,6 +217,8 @@ pub struct AppState {
     pub heavy: Arc<tokio::sync::Semaphore>,
     /// Champion ids that failed to load, not retried by the watcher.
     pub rejected: std::sync::Mutex<Option<String>>,
+    /// A shadow id that failed to load, not retried by the watcher.
+    pub shadow_rejected: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -302,7 +314,15 @@ pub fn load_model(
             manifest.id
         ))
     })?;
+    let baseline = match registry.baseline(&manifest.id) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(model = %manifest.id, error = %e, "the training baseline cannot be read; no online drift for this model");
+            None
+        }
+    };
     Ok(LoadedModel {
+        baseline,
         horizon_days: manifest.horizon_days.unwrap_or(default_horizon),
         manifest,
         model,
@@ -347,6 +367,52 @@ pub async fn reload(
             Err(e)
         }
     }
+}
+
+/// Loads the shadow challenger `id` through the one load path (checked
+/// against the serving champion: it must take the same inputs, in the same
+/// order, so every request's batch serves both), or clears it with `None`.
+pub async fn reload_shadow(
+    state: &Arc<AppState>,
+    id: Option<&str>,
+) -> Result<Option<Arc<LoadedModel>>, ApiError> {
+    let Some(id) = id else {
+        state.shadow.store(None);
+        return Ok(None);
+    };
+    let guard = state.reload_lock.clone().lock_owned().await;
+    let champion = state.active.load_full().ok_or_else(|| {
+        ApiError::ModelRejected(format!(
+            "shadow {id} needs a serving champion to be compared with"
+        ))
+    })?;
+    let s = state.clone();
+    let id = id.to_string();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        let m = load_model(
+            &s.registry,
+            &id,
+            Some(&champion),
+            false,
+            s.config.value.default_horizon_days,
+        )?;
+        if m.schema.numeric != champion.schema.numeric
+            || m.schema.categorical != champion.schema.categorical
+        {
+            return Err(ApiError::ModelRejected(format!(
+                "shadow {} takes its inputs in another order than the champion {}",
+                m.manifest.id, champion.manifest.id
+            )));
+        }
+        Ok(m)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let m = Arc::new(loaded);
+    state.shadow.store(Some(m.clone()));
+    tracing::info!(model = %m.manifest.id, family = %m.manifest.family, "shadow challenger loaded");
+    Ok(Some(m))
 }
 
 /// Reloads the baseline from the latest scoring run.

@@ -19,6 +19,7 @@ mod idempotency;
 mod overrides;
 mod records;
 mod sessions;
+mod shadow;
 mod statements;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ pub use records::{
     RiskListPage, RunRecord, StaffOutcome, StoredIntervention, SORTABLE,
 };
 pub use sessions::WebSession;
+pub use shadow::ShadowSample;
 use statements::WriteStatements;
 
 use churnguard_core::error::{ErrorKind, HasKind};
@@ -261,6 +263,12 @@ const MIGRATIONS: &[Migration] = &[
         description: "overrides of health bands and interventions, with the computed band kept; owner names with scores",
         sqlite: include_str!("../migrations/sqlite/0007_overrides.sql"),
         postgres: include_str!("../migrations/postgres/0007_overrides.sql"),
+    },
+    Migration {
+        version: 8,
+        description: "shadow challengers' scores beside the champion's",
+        sqlite: include_str!("../migrations/sqlite/0008_shadow_scores.sql"),
+        postgres: include_str!("../migrations/postgres/0008_shadow_scores.sql"),
     },
 ];
 

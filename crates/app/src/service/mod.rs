@@ -24,8 +24,11 @@ pub use interventions::{
     mark_done, record_outcome, set_override, OverrideRequest, MAX_NOTE_BYTES, MAX_OVERRIDE_DAYS,
     MAX_REASON_BYTES,
 };
-pub use models::{promote, record_training, rollback};
-pub use monitor::{monitor, MonitorReport, MonitorRequest, RealisedRun};
+pub use models::{promote, promote_shadow, record_training, rollback, set_shadow};
+pub use monitor::{
+    compare_shadow, monitor, MonitorReport, MonitorRequest, RealisedRun, ShadowReport,
+    SHADOW_PAIRS_READ,
+};
 pub use outcomes::{
     ingest_outcomes, simulate_outcomes, OutcomesRequest, SimulateRequest, SimulationSummary,
 };

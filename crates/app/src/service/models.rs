@@ -61,3 +61,55 @@ pub async fn rollback(store: &Store, registry: &Registry, actor: &str) -> Result
         .await?;
     Ok(restored)
 }
+
+/// Makes a version the shadow challenger (`Some`) or removes it (`None`),
+/// and logs it; returns the id set.
+pub async fn set_shadow(
+    store: &Store,
+    registry: &Registry,
+    id: Option<&str>,
+    actor: &str,
+) -> Result<Option<String>> {
+    let before = registry.shadow()?;
+    let now = match id {
+        Some(id) => Some(registry.set_shadow(id)?),
+        None => {
+            registry.clear_shadow()?;
+            None
+        }
+    };
+    let (action, subject) = match &now {
+        Some(id) => ("model.shadow_set", id.clone()),
+        None => ("model.shadow_cleared", before.clone().unwrap_or_default()),
+    };
+    store
+        .audit(
+            actor,
+            action,
+            &subject,
+            &serde_json::json!({ "previous": before, "champion": registry.champion()? }),
+        )
+        .await?;
+    Ok(now)
+}
+
+/// Promotes the shadow challenger to champion and logs it with the
+/// comparison it was promoted on (`evidence`, what the monitor showed);
+/// returns the new and the previous champion. `rollback` undoes it.
+pub async fn promote_shadow(
+    store: &Store,
+    registry: &Registry,
+    evidence: &serde_json::Value,
+    actor: &str,
+) -> Result<(String, Option<String>)> {
+    let (promoted, previous) = registry.promote_shadow()?;
+    store
+        .audit(
+            actor,
+            "model.promoted_from_shadow",
+            &promoted,
+            &serde_json::json!({ "previous": previous, "comparison": evidence }),
+        )
+        .await?;
+    Ok((promoted, previous))
+}

@@ -1,8 +1,9 @@
 //! `churnguard monitor`: is the model still fit for the world it scores?
 //! The latest run's drift against the model's training baseline, the
 //! performance the model really achieved on the latest run whose horizon
-//! has passed (when later churn events are given), and the configured
-//! triggers' verdict.
+//! has passed (when later churn events are given), the configured
+//! triggers' verdict, and the shadow challenger against the champion on the
+//! customers the server scored with both.
 
 use std::path::PathBuf;
 
@@ -10,8 +11,11 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use churnguard_core::data::schema::days_from_date;
-use churnguard_core::monitor::{realised, DriftReport, Finding, Realised, Verdict};
-use churnguard_store::{RunRecord, Store};
+use churnguard_core::monitor::{
+    agreement, realised, realised_pair, DriftReport, Finding, Realised, ShadowAgreement,
+    ShadowRealised, Verdict,
+};
+use churnguard_store::{RunRecord, ShadowSample, Store};
 
 use super::outcomes::{churn_days, load_churn};
 use super::{Result, ServiceError};
@@ -62,6 +66,107 @@ pub struct MonitorReport {
     pub verdict: Verdict,
     /// Why.
     pub findings: Vec<Finding>,
+    /// The shadow challenger against the champion, when the server has
+    /// recorded pairs for one.
+    pub shadow: Option<ShadowReport>,
+}
+
+/// Most recorded pairs a comparison reads (the newest).
+pub const SHADOW_PAIRS_READ: usize = 500_000;
+
+/// The shadow challenger against the champion on the customers the server
+/// scored with both.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowReport {
+    /// The shadow challenger.
+    pub shadow_model: String,
+    /// Whether it is the registry's shadow now (`false`: an earlier one,
+    /// for example just promoted).
+    pub current: bool,
+    /// The champions it was compared with, with their pair counts.
+    pub champions: Vec<(String, usize)>,
+    /// Pairs read (the newest, at most [`SHADOW_PAIRS_READ`]).
+    pub pairs: usize,
+    /// Distinct customers among them.
+    pub customers: usize,
+    /// First and last scoring time (Unix seconds).
+    pub span: Option<(i64, i64)>,
+    /// Agreement and score shift (`None` below the minimum sample).
+    pub agreement: Option<ShadowAgreement>,
+    /// Realised performance of both on the customers whose horizon has
+    /// passed in the churn events (each customer's first pair), when
+    /// events were given.
+    pub realised: Option<ShadowRealised>,
+}
+
+/// Compares the shadow challenger's recorded scores with the champion's;
+/// with churn days (`churned_on`, the day the events cover to, and the
+/// shadow's horizon in days) also their realised performance.
+pub fn compare_shadow(
+    shadow_model: &str,
+    current: bool,
+    samples: &[ShadowSample],
+    outcomes: Option<(&std::collections::HashMap<String, i32>, i32, u32)>,
+) -> ShadowReport {
+    let mut champions: Vec<(String, usize)> = Vec::new();
+    for s in samples {
+        match champions.iter_mut().find(|(id, _)| *id == s.champion_model) {
+            Some((_, n)) => *n += 1,
+            None => champions.push((s.champion_model.clone(), 1)),
+        }
+    }
+    let champion_p: Vec<f64> = samples.iter().map(|s| s.champion_probability).collect();
+    let shadow_p: Vec<f64> = samples.iter().map(|s| s.shadow_probability).collect();
+    // Each customer's first pair: the realised comparison counts a customer
+    // once, scored at the start of the horizon it is judged on.
+    let mut first: std::collections::HashMap<&str, &ShadowSample> =
+        std::collections::HashMap::new();
+    for s in samples {
+        first
+            .entry(s.customer_id.as_str())
+            .and_modify(|f| {
+                if s.scored_at < f.scored_at {
+                    *f = s;
+                }
+            })
+            .or_insert(s);
+    }
+    let realised = outcomes.and_then(|(churned_on, until, horizon)| {
+        let mut settled: Vec<&&ShadowSample> = first
+            .values()
+            .filter(|s| s.scored_at.div_euclid(86_400) as i32 + horizon.max(1) as i32 <= until)
+            .collect();
+        settled.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        let y: Vec<u8> = settled
+            .iter()
+            .map(|s| {
+                let start = s.scored_at.div_euclid(86_400) as i32;
+                let end = start + horizon.max(1) as i32;
+                u8::from(
+                    churned_on
+                        .get(&s.customer_id)
+                        .is_some_and(|&d| d > start && d <= end),
+                )
+            })
+            .collect();
+        let c: Vec<f64> = settled.iter().map(|s| s.champion_probability).collect();
+        let p: Vec<f64> = settled.iter().map(|s| s.shadow_probability).collect();
+        realised_pair(&y, &c, &p)
+    });
+    ShadowReport {
+        shadow_model: shadow_model.to_string(),
+        current,
+        champions,
+        pairs: samples.len(),
+        customers: first.len(),
+        span: samples
+            .iter()
+            .map(|s| s.scored_at)
+            .min()
+            .zip(samples.iter().map(|s| s.scored_at).max()),
+        agreement: agreement(&champion_p, &shadow_p),
+        realised,
+    }
 }
 
 /// Reads the store's runs (and later churn events) and applies the triggers.
@@ -81,6 +186,7 @@ pub async fn monitor(
     let drift = latest.summary.drift.clone();
     let mut realised_run = None;
     let mut history = Vec::new();
+    let mut settled_churn: Option<(std::collections::HashMap<String, i32>, i32)> = None;
     if let Some(events) = &req.events {
         let path = events.clone();
         let (frame, data_end) = tokio::task::spawn_blocking(move || load_churn(&path))
@@ -130,7 +236,9 @@ pub async fn monitor(
                 realised: r,
             });
         }
+        settled_churn = Some((churned_on, until));
     }
+    let shadow = shadow_of(req, config, store, settled_churn.as_ref()).await?;
     let (verdict, findings) = config.monitoring.triggers.evaluate(
         drift.as_ref(),
         realised_run
@@ -144,5 +252,39 @@ pub async fn monitor(
         history,
         verdict,
         findings,
+        shadow,
     })
+}
+
+/// The registry's shadow challenger (or, with none set, the last one
+/// recorded) against the champion.
+async fn shadow_of(
+    req: &MonitorRequest,
+    config: &AppConfig,
+    store: &Store,
+    churn: Option<&(std::collections::HashMap<String, i32>, i32)>,
+) -> Result<Option<ShadowReport>> {
+    let registry = Registry::open(&req.registry)?;
+    let current = registry.shadow()?;
+    let Some(model) = (match &current {
+        Some(id) => Some(id.clone()),
+        None => store.latest_shadow_model().await?,
+    }) else {
+        return Ok(None);
+    };
+    let samples = store.shadow_samples(&model, SHADOW_PAIRS_READ).await?;
+    if samples.is_empty() {
+        return Ok(None);
+    }
+    let horizon = registry
+        .manifest(&model)
+        .ok()
+        .and_then(|m| m.horizon_days)
+        .unwrap_or(config.value.default_horizon_days);
+    Ok(Some(compare_shadow(
+        &model,
+        current.as_deref() == Some(model.as_str()),
+        &samples,
+        churn.map(|(c, until)| (c, *until, horizon)),
+    )))
 }

@@ -354,6 +354,18 @@ impl FittedModel {
         numeric: &[String],
         categorical: &[String],
     ) -> Result<Vec<f64>> {
+        if let ChurnModel::Gbdt(g) = &self.model {
+            // Level codes block by block, straight from the columns: no
+            // per-row `String`, no rows × width matrix of the whole frame.
+            let inputs = FrameInputs::read(df, id, numeric, categorical)?;
+            inputs.check(&self.preprocessor)?;
+            let p = g
+                .predict_proba_with(inputs.rows, |start, block| {
+                    inputs.codes_rows(&self.preprocessor, start, block)
+                })
+                .map_err(super::gbdt_error)?;
+            return Ok(p.into_iter().map(|p| self.calibrator.apply(p)).collect());
+        }
         let Some(lin) = self.linear()? else {
             return self.predict(&Batch::from_frame(df, id, numeric, categorical)?);
         };
@@ -454,6 +466,59 @@ impl FrameInputs {
                 .iter()
                 .map(|ca| ca.iter().map(|v| v.map(str::to_string)).collect())
                 .collect(),
+        }
+    }
+
+    /// Fills `block` with rows `start..` as [`Preprocessor::transform_codes`]
+    /// lays them out (row-major; numeric values, `NaN` when missing or not
+    /// finite; then level codes, `NaN` when missing, the unknown bucket for
+    /// an unseen level), as many rows as `block` holds.
+    pub fn codes_rows(&self, pre: &Preprocessor, start: usize, block: &mut [f64]) {
+        let width = self.numeric.len() + self.categorical.len();
+        if width == 0 {
+            return;
+        }
+        let len = block.len() / width;
+        for (j, ca) in self.numeric.iter().enumerate() {
+            let arr = ca.downcast_as_array();
+            let values = &arr.values()[start..start + len];
+            for (i, v) in values.iter().enumerate() {
+                let present = arr.validity().is_none_or(|valid| valid.get_bit(start + i));
+                block[i * width + j] = if present && v.is_finite() {
+                    *v
+                } else {
+                    f64::NAN
+                };
+            }
+        }
+        for (c, ca) in self.categorical.iter().enumerate() {
+            let j = self.numeric.len() + c;
+            let levels = &pre.categorical[c].levels;
+            let arr = ca.downcast_as_array();
+            // Codes of the values met in this block, by their string view
+            // (a value of up to 12 bytes is held whole in its view).
+            let mut seen: Vec<(u128, f64)> = Vec::new();
+            let has_nulls = ca.null_count() > 0;
+            for i in 0..len {
+                let row = start + i;
+                if has_nulls && ca.get(row).is_none() {
+                    block[i * width + j] = f64::NAN;
+                    continue;
+                }
+                let view = arr.views()[row];
+                let key = (view.length <= 12).then(|| view.as_u128());
+                let known = key.and_then(|k| seen.iter().find(|(s, _)| *s == k).map(|(_, c)| *c));
+                block[i * width + j] = match known {
+                    Some(code) => code,
+                    None => {
+                        let code = level_code(levels, Some(arr.value(row))).0 as f64;
+                        if let Some(k) = key.filter(|_| seen.len() < 64) {
+                            seen.push((k, code));
+                        }
+                        code
+                    }
+                };
+            }
         }
     }
 

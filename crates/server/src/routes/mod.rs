@@ -36,7 +36,7 @@ use utoipa::{IntoParams, ToSchema};
 pub(crate) use super::auth::{Admin, Auth, Reader, Scorer};
 use super::error::{ApiError, ErrorBody};
 use super::score::{self, ScoreResponse};
-use super::state::{self, AppState};
+use super::state::{self, AppState, LoadedModel};
 use churnguard_core::interventions::Status;
 use churnguard_core::scoring::Settings;
 use churnguard_store::{

@@ -1177,15 +1177,27 @@ async fn monitoring_page(State(state): State<Arc<AppState>>, Signed(s): Signed) 
         .run_id
         .as_deref()
         .zip(latest.model_id.as_deref().or(Some("?")));
+    let online = state
+        .active
+        .load_full()
+        .and_then(|m| crate::routes::online_drift(&state, &m));
+    let shadow = match crate::routes::shadow_status(&state).await {
+        Ok(s) => s,
+        Err(e) => return page_error(Some(&s), e),
+    };
     html_response(
         StatusCode::OK,
         pages::monitoring(
             &s,
-            run,
-            latest.drift.as_ref(),
-            verdict.name(),
-            &findings,
-            &by_snapshot,
+            &pages::MonitoringView {
+                run,
+                drift: latest.drift.as_ref(),
+                verdict: verdict.name(),
+                findings: &findings,
+                mean_score: &by_snapshot,
+                shadow: shadow.as_ref(),
+                online: online.as_ref(),
+            },
         ),
     )
 }

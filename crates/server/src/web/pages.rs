@@ -983,15 +983,35 @@ pub fn message(session: Option<&Session>, title: &str, text: &str) -> Markup {
     )
 }
 
+/// What the monitoring page shows.
+pub struct MonitoringView<'a> {
+    /// The latest run and its model.
+    pub run: Option<(&'a str, &'a str)>,
+    /// Its drift.
+    pub drift: Option<&'a churnguard_core::monitor::DriftReport>,
+    /// The triggers' verdict.
+    pub verdict: &'a str,
+    /// What fired.
+    pub findings: &'a [churnguard_core::monitor::Finding],
+    /// Mean churn probability per run snapshot.
+    pub mean_score: &'a [(String, f64)],
+    /// The shadow challenger's comparison.
+    pub shadow: Option<&'a crate::routes::ShadowStatus>,
+    /// Drift of this replica's recent online requests.
+    pub online: Option<&'a churnguard_core::monitor::DriftReport>,
+}
+
 /// The monitoring page: is the model still fit for the customers it scores?
-pub fn monitoring(
-    session: &Session,
-    run: Option<(&str, &str)>,
-    drift: Option<&churnguard_core::monitor::DriftReport>,
-    verdict: &str,
-    findings: &[churnguard_core::monitor::Finding],
-    mean_score: &[(String, f64)],
-) -> Markup {
+pub fn monitoring(session: &Session, view: &MonitoringView<'_>) -> Markup {
+    let MonitoringView {
+        run,
+        drift,
+        verdict,
+        findings,
+        mean_score,
+        shadow,
+        online,
+    } = *view;
     layout(
         "Monitoring",
         Some(session),
@@ -1035,6 +1055,49 @@ pub fn monitoring(
                                         }
                                     }
                                 }
+                            }
+                        }
+                    }
+                    @if let Some(d) = online {
+                        section.card aria-labelledby="h-online" {
+                            h2 #h-online { "Drift of today's online requests" }
+                            p.meta { "The last " (d.rows) " customers scored through the API on this server, against the serving model's training baseline. Below 500 there is no verdict." }
+                            div.scroll { table {
+                                thead { tr { th scope="col" { "Input" } th scope="col" { "PSI" } th scope="col" { "Jensen–Shannon" } th scope="col" { "Level" } } }
+                                tbody {
+                                    tr { td { strong { "churn probability (the score)" } } td.num { (format!("{:.3}", d.score.psi)) } td.num { (format!("{:.3}", d.score.js)) } td { (d.score.level.name()) } }
+                                    @for i in d.inputs.iter().take(8) {
+                                        tr { td { (i.name) @if i.calendar { " " span.meta { "moves with the calendar: shown, not counted" } } } td.num { (format!("{:.3}", i.psi)) } td.num { (format!("{:.3}", i.js)) } td { (i.level.name()) } }
+                                    }
+                                }
+                            } }
+                        }
+                    }
+                    @if let Some(sh) = shadow {
+                        section.card aria-labelledby="h-shadow" {
+                            h2 #h-shadow { "Shadow challenger" }
+                            p.meta {
+                                "Model " code { (sh.shadow_model) }
+                                @if sh.serving { " is scored beside the champion on every sampled request; customers only ever get the champion's score." } @else { " is no longer scored (removed or promoted); its recorded pairs are shown." }
+                                " " (sh.pairs) " pairs of " (sh.customers) " customers recorded."
+                            }
+                            @match &sh.agreement {
+                                None => p { "Too few pairs to compare yet (at least 100)." },
+                                Some(a) => {
+                                    div.scroll { table {
+                                        thead { tr { th scope="col" { "Measure" } th scope="col" { "Value" } th scope="col" { "What it says" } } }
+                                        tbody {
+                                            tr { td { "Top-decile agreement" } td.num { (format!("{:.1}%", 100.0 * a.top_decile_agreement)) } td { "Of the champion's riskiest tenth, the share the challenger also puts there: who would get the first calls." } }
+                                            tr { td { "Rank correlation" } td.num { (a.rank_correlation.map_or("–".into(), |v| format!("{v:.3}"))) } td { "1 means the same order of customers." } }
+                                            tr { td { "Mean shift (challenger − champion)" } td.num { (format!("{:+.2} pts", 100.0 * a.mean_shift)) } td { "95% interval " (format!("{:+.2} to {:+.2}", 100.0 * a.mean_shift_interval.0, 100.0 * a.mean_shift_interval.1)) " points of probability, n = " (a.pairs) "." } }
+                                            tr { td { "Mean absolute shift" } td.num { (format!("{:.2} pts", 100.0 * a.mean_absolute_shift)) } td { "How far a typical customer's score would move." } }
+                                        }
+                                    } }
+                                }
+                            }
+                            p.meta { code { "churnguard monitor --events" } " adds both models' realised ROC-AUC once the horizon has passed; " code { "churnguard models promote-shadow" } " promotes the challenger (audit-logged, undone by " code { "models rollback" } ")." }
+                            @if sh.recorder.dropped > 0 {
+                                p { strong { (sh.recorder.dropped) " pairs were dropped" } " on this replica because the store fell behind; the comparison is of the rest." }
                             }
                         }
                     }

@@ -47,6 +47,12 @@ pub struct GbdtModel {
     /// Validation log-loss of the kept model, when a validation set was
     /// given.
     pub validation_logloss: Option<f64>,
+    /// The trees prepared for QuickScorer on the first prediction (never
+    /// serialized; a clone starts without). Edit `trees` only before
+    /// predicting: a scorer prepared for another number of trees is not
+    /// used, but one for edited trees of the same number would be.
+    #[serde(skip)]
+    pub(crate) scorer: super::quickscorer::ScorerCache,
 }
 
 fn sigmoid(margin: f64) -> f64 {
@@ -125,6 +131,7 @@ impl GbdtModel {
             base_score,
             trees: Vec::new(),
             validation_logloss: None,
+            scorer: Default::default(),
         };
         let mut scores = vec![base_score; n_rows];
         let mut gradients = vec![GradHess::default(); n_rows];

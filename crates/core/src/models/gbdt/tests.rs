@@ -473,3 +473,51 @@ fn params_deserialize_with_defaults_and_reject_unknown_keys() {
     assert_eq!(params.learning_rate, GbdtParams::default().learning_rate);
     assert!(serde_json::from_str::<GbdtParams>("{\"max_leaf\": 63}").is_err());
 }
+
+#[test]
+fn quickscorer_picks_the_walks_leaf_for_every_kind_of_value() {
+    // Larger trees too (up to 40 leaves), and values training never saw:
+    // infinities, unseen, negative and fractional level codes, missing
+    // values in every column.
+    let (x, y, categorical) = churn_like(4000, 21);
+    for max_leaves in [4, 15, 40] {
+        let params = GbdtParams {
+            max_leaves,
+            min_data_in_leaf: 5,
+            ..small_params()
+        };
+        let model = fit(x.view(), &y, &categorical, &params);
+        let mut probe = x.slice(ndarray::s![..600, ..]).to_owned();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for mut row in probe.rows_mut() {
+            for v in row.iter_mut() {
+                match rng.gen_range(0..12) {
+                    0 => *v = f64::NAN,
+                    1 => *v = f64::INFINITY,
+                    2 => *v = f64::NEG_INFINITY,
+                    3 => *v = 1e9,
+                    4 => *v = -3.0,
+                    5 => *v = 2.5,
+                    _ => {}
+                }
+            }
+        }
+        let width = probe.ncols();
+        let scorer = super::quickscorer::QuickScorer::new(&model.trees, &model.categorical)
+            .expect("64 leaves or fewer");
+        let values = probe.as_slice().unwrap();
+        let mut fast = vec![model.base_score; probe.nrows()];
+        scorer.add_margins(values, width, &mut fast, &mut Vec::new());
+        for (i, row) in values.chunks_exact(width).enumerate() {
+            let mut walk = model.base_score;
+            for tree in &model.trees {
+                walk += tree.leaf_of(row).value;
+            }
+            assert_eq!(
+                fast[i].to_bits(),
+                walk.to_bits(),
+                "row {i}, {max_leaves} leaves"
+            );
+        }
+    }
+}
