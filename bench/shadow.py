@@ -71,6 +71,11 @@ def start(a, reg, db, port, log_path):
     addr = f"127.0.0.1:{port}"
     cmd = [a.bin, "serve", "--no-auth", "--listen", addr, "--registry", reg,
            "--store", "sqlite://" + db, "--watch-secs", "0"]
+    if a.sample_rate is not None:
+        config = os.path.join(a.work, "churnguard.toml")
+        with open(config, "w") as f:
+            f.write(f"[serve.shadow]\nsample_rate = {a.sample_rate}\n")
+        cmd += ["--config", config]
     proc = subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     body = open(os.path.join(a.work, "body-1.json"), "rb").read()
@@ -106,6 +111,8 @@ def main():
     ap.add_argument("--duration-s", type=int, default=10)
     ap.add_argument("--warmup-s", type=int, default=2)
     ap.add_argument("--soak-s", type=int, default=60)
+    ap.add_argument("--sample-rate", type=float, default=None,
+                    help="[serve.shadow] sample_rate (default: the server's default)")
     a = ap.parse_args()
     reg = os.path.join(a.work, "models")
     shutil.rmtree(reg, ignore_errors=True)
@@ -169,7 +176,8 @@ def main():
     counters = dict(re.findall(r"^(churnguard_shadow_\w+) (\d+)$", metrics, re.M))
     soak_rps = re.search(r"Requests/sec:\s+([0-9.]+)", soak_out)
     overhead = summary["with"]["p99_ms"] / summary["without"]["p99_ms"] - 1
-    result = {"champion": champion, "shadow": shadow, "reps": res, "median": summary,
+    result = {"champion": champion, "shadow": shadow, "sample_rate": a.sample_rate,
+              "reps": res, "median": summary,
               "p99_overhead": overhead,
               "rps_ratio": summary["with"]["rps"] / summary["without"]["rps"],
               "soak": {"seconds": a.soak_s, "rss_mib": samples,
@@ -182,7 +190,8 @@ def main():
     for m in ("without", "with"):
         s = summary[m]
         print(f"| {m} shadow | {s['rps']:.0f} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} |")
-    print(f"\np99 overhead of the shadow: {100 * overhead:+.1f}% (bar: at most +15%); "
+    rate = "the default" if a.sample_rate is None else a.sample_rate
+    print(f"\nsample rate {rate}: p99 overhead of the shadow: {100 * overhead:+.1f}% (bar: at most +15%); "
           f"throughput {100 * result['rps_ratio']:.1f}% of without")
     rss = [r for _, r in samples]
     if rss:

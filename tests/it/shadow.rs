@@ -102,7 +102,10 @@ async fn a_shadow_is_scored_beside_the_champion_compared_and_promoted() {
     assert!(shown.contains(&challenger), "{shown}");
 
     // The server loads both through the one load path.
-    let (addr, state) = start(config(&p.join("models"), &store, None)).await;
+    let mut c = config(&p.join("models"), &store, None);
+    // Every customer (the default samples a tenth).
+    c.serve.shadow.sample_rate = 1.0;
+    let (addr, state) = start(c).await;
     assert_eq!(
         state.shadow.load_full().map(|m| m.manifest.id.clone()),
         Some(challenger.clone())

@@ -1,14 +1,18 @@
-//! Shadow challengers: the server scores every sampled request with the
-//! champion and the shadow challenger, answers with the champion's score
-//! only, and records both. Pairs wait in a bounded buffer (the oldest are
-//! dropped, and counted, when the store falls behind) and a background task
-//! flushes them to the store in batches, where `churnguard monitor` and the
-//! monitoring page compare the two models.
+//! Shadow challengers: every sampled customer the server scores with the
+//! champion is scored by the shadow challenger too; the client gets the
+//! champion's answer only, and both scores are recorded. The request path
+//! only queues the customer's inputs beside the champion's probability (a
+//! bounded queue: the oldest rows are dropped, and counted, when the
+//! flushes fall behind); a background task scores the queued rows with the
+//! shadow in batches (QuickScorer and the vectorised paths make a batch far
+//! cheaper per row than one request at a time) and writes the pairs to the
+//! store, where `churnguard monitor` and the monitoring page compare the two
+//! models. So the shadow adds neither its latency nor most of its CPU to
+//! the request.
 //!
 //! Sampling is by a hash of the customer id, so a sampled customer is
 //! sampled on every request and the realised comparison sees whole
-//! customers; the request path pays one hash per record, and with a shadow
-//! set, one extra prediction of the batch.
+//! customers.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -17,28 +21,38 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use churnguard_core::models::Batch;
 use churnguard_store::{ShadowSample, Store};
+
+use crate::state::LoadedModel;
 
 /// `[serve.shadow]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShadowConfig {
-    /// Share of customers whose scores are recorded, `0..=1`; defaults to
-    /// `1.0` (every customer).
+    /// Share of customers scored by the shadow and recorded, `0..=1`;
+    /// defaults to `0.1`. What a pair costs is mostly its write to the
+    /// store: at every customer, a server saturated with one-customer
+    /// requests spent a third of its CPU writing pairs (`bench/shadow`); a
+    /// tenth still records thousands of pairs an hour at modest traffic.
+    /// Raise it for a quiet service, or for a faster verdict.
     pub sample_rate: f64,
-    /// Most pairs waiting to be written; the oldest are dropped beyond it.
-    /// Defaults to `20000` (about 2 MB).
+    /// Most customers waiting to be scored by the shadow and written; the
+    /// oldest are dropped beyond it. Defaults to `20000` (a few MB: each
+    /// holds its inputs until the flush).
     pub buffer: usize,
-    /// Seconds between flushes to the store; defaults to `5`.
+    /// Seconds between flushes to the store; defaults to `1` (small,
+    /// frequent flushes spread their CPU instead of stalling requests in
+    /// bursts).
     pub flush_secs: f64,
 }
 
 impl Default for ShadowConfig {
     fn default() -> Self {
         ShadowConfig {
-            sample_rate: 1.0,
+            sample_rate: 0.1,
             buffer: 20_000,
-            flush_secs: 5.0,
+            flush_secs: 1.0,
         }
     }
 }
@@ -66,15 +80,16 @@ impl ShadowConfig {
     }
 }
 
-/// A pair waiting in the buffer (model ids shared, not copied per pair).
+/// A customer waiting for the shadow: its inputs and the champion's score.
 #[derive(Debug, Clone)]
 struct Pending {
     scored_at: i64,
     customer_id: String,
     champion_model: Arc<str>,
-    shadow_model: Arc<str>,
     champion_probability: f64,
-    shadow_probability: f64,
+    shadow: Arc<LoadedModel>,
+    numeric: Box<[f64]>,
+    categorical: Box<[Option<String>]>,
 }
 
 /// The bounded buffer of pairs and its counters.
@@ -83,6 +98,9 @@ pub struct ShadowRecorder {
     sample_rate: f64,
     capacity: usize,
     buffer: Mutex<VecDeque<Pending>>,
+    /// Pairs scored whose write failed, retried first at the next flush
+    /// (bounded like the queue).
+    unsent: Mutex<Vec<ShadowSample>>,
     recorded: AtomicU64,
     dropped: AtomicU64,
     flushed: AtomicU64,
@@ -114,6 +132,7 @@ impl ShadowRecorder {
             sample_rate: config.sample_rate,
             capacity: config.buffer.max(1),
             buffer: Mutex::new(VecDeque::new()),
+            unsent: Mutex::new(Vec::new()),
             recorded: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
@@ -143,38 +162,45 @@ impl ShadowRecorder {
         ((h.finish() >> 11) as f64 / (1u64 << 53) as f64) < self.sample_rate
     }
 
-    /// Records the pairs of one request: `ids`, the champion's and the
-    /// shadow's probabilities, row by row, for the sampled customers.
+    /// Queues the sampled customers of one scored request: `batch` (as the
+    /// champion read it), the champion and its probabilities, the shadow
+    /// that will score them at the next flush.
     pub fn record(
         &self,
-        ids: &[String],
-        champion: (&Arc<str>, &[f64]),
-        shadow: (&Arc<str>, &[f64]),
+        batch: &Batch,
+        champion: &LoadedModel,
+        champion_probabilities: &[f64],
+        shadow: &Arc<LoadedModel>,
         scored_at: i64,
     ) {
-        let mut pairs: Vec<Pending> = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut champion_id: Option<Arc<str>> = None;
+        for (i, id) in batch.ids.iter().enumerate() {
             if !self.sampled(id) {
                 continue;
             }
-            let (Some(&c), Some(&s)) = (champion.1.get(i), shadow.1.get(i)) else {
+            let Some(&p) = champion_probabilities.get(i) else {
                 continue;
             };
-            pairs.push(Pending {
+            let champion_model = champion_id
+                .get_or_insert_with(|| Arc::from(champion.manifest.id.as_str()))
+                .clone();
+            pending.push(Pending {
                 scored_at,
                 customer_id: id.clone(),
-                champion_model: champion.0.clone(),
-                shadow_model: shadow.0.clone(),
-                champion_probability: c,
-                shadow_probability: s,
+                champion_model,
+                champion_probability: p,
+                shadow: shadow.clone(),
+                numeric: batch.numeric.row(i).to_vec().into_boxed_slice(),
+                categorical: batch.categorical.iter().map(|c| c[i].clone()).collect(),
             });
         }
-        if pairs.is_empty() {
+        if pending.is_empty() {
             return;
         }
         self.recorded
-            .fetch_add(pairs.len() as u64, Ordering::Relaxed);
-        self.push_bounded(pairs);
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
+        self.push_bounded(pending);
     }
 
     fn push_bounded(&self, pairs: Vec<Pending>) {
@@ -182,16 +208,7 @@ impl ShadowRecorder {
             .buffer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut dropped = 0u64;
-        let before = buffer.len();
-        for p in pairs {
-            if buffer.len() == self.capacity {
-                buffer.pop_front();
-                dropped += 1;
-            }
-            buffer.push_back(p);
-        }
-        let crossed_half = before < self.capacity / 2 && buffer.len() >= self.capacity / 2;
+        let (dropped, crossed_half) = push_bounded(&mut buffer, pairs, self.capacity);
         drop(buffer);
         if crossed_half {
             self.half_full.notify_one();
@@ -201,12 +218,17 @@ impl ShadowRecorder {
         }
     }
 
-    /// Pairs waiting now.
+    /// Customers and pairs waiting now.
     pub fn buffered(&self) -> usize {
         self.buffer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
+            + self
+                .unsent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
     }
 
     /// The counters.
@@ -220,30 +242,55 @@ impl ShadowRecorder {
         }
     }
 
-    /// Writes every waiting pair to the store; on failure they go back to
-    /// the buffer (still bounded) and the error is returned.
+    /// Scores every queued customer with its shadow (in batches, on the
+    /// blocking pool) and writes the pairs to the store. Pairs whose write
+    /// fails are kept (bounded) for the next flush and the error returned;
+    /// customers a shadow cannot score are logged and dropped.
     pub async fn flush(&self, store: &Store) -> Result<usize, churnguard_store::StoreError> {
-        let pending: Vec<Pending> = {
-            let mut buffer = self
-                .buffer
+        let mut written = 0;
+        loop {
+            // A bounded slice at a time, so a large queue is scored and
+            // written in steps that leave the cores to requests between.
+            let pending: Vec<Pending> = {
+                let mut buffer = self
+                    .buffer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let n = buffer.len().min(FLUSH_STEP);
+                buffer.drain(..n).collect()
+            };
+            let more = pending.len() == FLUSH_STEP;
+            written += self.flush_step(store, pending).await?;
+            if !more {
+                return Ok(written);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn flush_step(
+        &self,
+        store: &Store,
+        pending: Vec<Pending>,
+    ) -> Result<usize, churnguard_store::StoreError> {
+        let mut samples: Vec<ShadowSample> = std::mem::take(
+            &mut *self
+                .unsent
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            buffer.drain(..).collect()
-        };
-        if pending.is_empty() {
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !pending.is_empty() {
+            let scored = tokio::task::spawn_blocking(move || score_pending(pending))
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "scoring shadow pairs panicked");
+                    Vec::new()
+                });
+            samples.extend(scored);
+        }
+        if samples.is_empty() {
             return Ok(0);
         }
-        let samples: Vec<ShadowSample> = pending
-            .iter()
-            .map(|p| ShadowSample {
-                scored_at: p.scored_at,
-                customer_id: p.customer_id.clone(),
-                champion_model: p.champion_model.to_string(),
-                shadow_model: p.shadow_model.to_string(),
-                champion_probability: p.champion_probability,
-                shadow_probability: p.shadow_probability,
-            })
-            .collect();
         match store.record_shadow_samples(&samples).await {
             Ok(()) => {
                 self.flushed
@@ -252,14 +299,16 @@ impl ShadowRecorder {
             }
             Err(e) => {
                 self.flush_failures.fetch_add(1, Ordering::Relaxed);
-                // Older pairs go back in front of any that arrived since.
-                let mut buffer = self
-                    .buffer
+                let keep = samples.len().min(self.capacity);
+                let dropped = samples.len() - keep;
+                samples.drain(..dropped);
+                if dropped > 0 {
+                    self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+                }
+                *self
+                    .unsent
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let newer: Vec<Pending> = buffer.drain(..).collect();
-                drop(buffer);
-                self.push_bounded(pending.into_iter().chain(newer).collect());
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = samples;
                 Err(e)
             }
         }
@@ -291,6 +340,78 @@ impl ShadowRecorder {
     }
 }
 
+/// Customers scored and written per step of a flush.
+const FLUSH_STEP: usize = 2_000;
+
+/// Appends `items` to `queue`, dropping the oldest beyond `capacity`;
+/// returns how many were dropped and whether the queue crossed half full.
+fn push_bounded<T>(queue: &mut VecDeque<T>, items: Vec<T>, capacity: usize) -> (u64, bool) {
+    let before = queue.len();
+    let mut dropped = 0u64;
+    for item in items {
+        if queue.len() == capacity {
+            queue.pop_front();
+            dropped += 1;
+        }
+        queue.push_back(item);
+    }
+    let crossed_half = before < capacity / 2 && queue.len() >= capacity / 2;
+    (dropped, crossed_half)
+}
+
+/// Scores queued customers with their shadow, run by run of the same
+/// shadow (one batch each), into pairs.
+fn score_pending(pending: Vec<Pending>) -> Vec<ShadowSample> {
+    let mut out = Vec::with_capacity(pending.len());
+    let mut rest = pending.as_slice();
+    while let Some(first) = rest.first() {
+        let run = rest
+            .iter()
+            .take_while(|p| Arc::ptr_eq(&p.shadow, &first.shadow))
+            .count();
+        let (group, tail) = rest.split_at(run);
+        rest = tail;
+        let shadow = &first.shadow;
+        let width = shadow.schema.numeric.len();
+        let batch = Batch {
+            ids: group.iter().map(|p| p.customer_id.clone()).collect(),
+            numeric_names: shadow.schema.numeric.clone(),
+            numeric: ndarray::Array2::from_shape_fn((group.len(), width), |(i, j)| {
+                group[i].numeric.get(j).copied().unwrap_or(f64::NAN)
+            }),
+            categorical_names: shadow.schema.categorical.clone(),
+            categorical: (0..shadow.schema.categorical.len())
+                .map(|j| {
+                    group
+                        .iter()
+                        .map(|p| p.categorical.get(j).cloned().flatten())
+                        .collect()
+                })
+                .collect(),
+        };
+        match shadow.model.predict(&batch) {
+            Ok(probabilities) => {
+                let shadow_model = shadow.manifest.id.clone();
+                out.extend(group.iter().zip(probabilities).map(|(p, s)| ShadowSample {
+                    scored_at: p.scored_at,
+                    customer_id: p.customer_id.clone(),
+                    champion_model: p.champion_model.to_string(),
+                    shadow_model: shadow_model.clone(),
+                    champion_probability: p.champion_probability,
+                    shadow_probability: s,
+                }));
+            }
+            Err(e) => tracing::warn!(
+                model = %shadow.manifest.id,
+                customers = group.len(),
+                error = %e,
+                "the shadow challenger could not score queued customers; they are dropped"
+            ),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,30 +421,22 @@ mod tests {
     }
 
     #[test]
-    fn the_buffer_stays_bounded_and_counts_what_it_drops() {
-        let r = ShadowRecorder::new(&ShadowConfig {
-            buffer: 1_000,
-            ..ShadowConfig::default()
-        });
-        let (c, s): (Arc<str>, Arc<str>) = ("champ".into(), "shadow".into());
+    fn the_queue_stays_bounded_and_counts_what_it_drops() {
         // A soak: 100,000 requests of one customer with no flush.
-        for i in 0..100_000 {
-            r.record(&ids(1, i), (&c, &[0.1]), (&s, &[0.2]), 0);
+        let mut queue = VecDeque::new();
+        let mut dropped = 0;
+        let mut crossings = 0;
+        for i in 0..100_000u32 {
+            let (d, crossed) = push_bounded(&mut queue, vec![i], 1_000);
+            dropped += d;
+            crossings += u32::from(crossed);
         }
-        let counts = r.counts();
-        assert_eq!(counts.buffered, 1_000);
-        assert_eq!(counts.recorded, 100_000);
-        assert_eq!(counts.dropped, 99_000);
-        // The newest pairs are the ones kept.
-        let first = r
-            .buffer
-            .lock()
-            .unwrap()
-            .front()
-            .unwrap()
-            .customer_id
-            .clone();
-        assert_eq!(first, "C99000");
+        assert_eq!(queue.len(), 1_000);
+        assert_eq!(dropped, 99_000);
+        // The flush task is woken once, when it filled to half.
+        assert_eq!(crossings, 1);
+        // The newest are the ones kept.
+        assert_eq!(queue.front(), Some(&99_000));
     }
 
     #[test]

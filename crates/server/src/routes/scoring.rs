@@ -15,38 +15,6 @@ pub struct ScoreQuery {
     pub detail: Option<score::Detail>,
 }
 
-/// Scores the batch with the shadow challenger too and records the sampled
-/// pairs. Never fails the request: a shadow that cannot score is logged
-/// and counted, and the champion's answer goes out as it is.
-fn score_shadow(
-    state: &AppState,
-    champion: &LoadedModel,
-    shadow: &LoadedModel,
-    batch: &churnguard_core::models::Batch,
-    champion_p: &[f64],
-) {
-    let recorder = &state.shadow_recorder;
-    if !batch.ids.iter().any(|id| recorder.sampled(id)) {
-        return;
-    }
-    match shadow.model.predict(batch) {
-        Ok(p) => {
-            let scored_at = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            recorder.record(
-                &batch.ids,
-                (&Arc::from(champion.manifest.id.as_str()), champion_p),
-                (&Arc::from(shadow.manifest.id.as_str()), &p),
-                scored_at,
-            );
-        }
-        Err(e) => {
-            tracing::warn!(model = %shadow.manifest.id, error = %e, "the shadow challenger could not score a request");
-        }
-    }
-}
-
 /// Score one customer or a batch.
 ///
 /// The body is `{"customers": [record, ...]}` or a single record. A record
@@ -125,8 +93,15 @@ pub async fn score(
             state
                 .online
                 .push(&model.manifest.id, &batch, &probabilities);
+            // The shadow scores these customers at the next flush, off the
+            // request's path.
             if let Some(shadow) = state.shadow.load_full() {
-                score_shadow(&state, &model, &shadow, &batch, &probabilities);
+                let scored_at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                state
+                    .shadow_recorder
+                    .record(&batch, &model, &probabilities, &shadow, scored_at);
             }
             let results = scored
                 .into_iter()

@@ -6,6 +6,13 @@ use rayon::prelude::*;
 use super::tree::Tree;
 use super::{GbdtError, GbdtModel, Result};
 
+/// Rows from which QuickScorer scores a batch. It applies about half of all
+/// the forest's splits to every row, the walk only a path per tree: the
+/// walk's mispredicted branches cost more only once many rows share the
+/// prepared thresholds (measured: one Telco request at a time, QuickScorer
+/// lost throughput to the walk).
+const QUICKSCORER_MIN_ROWS: usize = 64;
+
 /// Rows per task. A block of rows stays in cache while every tree visits
 /// it, and each tree's nodes stay in L1 while it visits the block.
 const PREDICT_BLOCK: usize = 256;
@@ -70,9 +77,12 @@ impl GbdtModel {
         if width == 0 {
             return Ok(margins);
         }
-        // QuickScorer, prepared once per model, for one row as for a
-        // million (the walk below for trees of more than 64 leaves).
-        if let Some(scorer) = self.scorer.get(&self.trees, &self.categorical) {
+        // QuickScorer, prepared once per model, for batches (the walk below
+        // for a few rows, and for trees of more than 64 leaves).
+        let scorer = (x.nrows() >= QUICKSCORER_MIN_ROWS)
+            .then(|| self.scorer.get(&self.trees, &self.categorical))
+            .flatten();
+        if let Some(scorer) = scorer {
             for_row_blocks(x, &mut margins, 1, |values, margins| {
                 let mut bits = Vec::with_capacity(self.trees.len());
                 scorer.add_margins(values, width, margins, &mut bits);
@@ -106,7 +116,9 @@ impl GbdtModel {
     ) -> Result<Vec<f64>> {
         let width = self.n_features();
         let mut margins = vec![self.base_score; rows];
-        let scorer = self.scorer.get(&self.trees, &self.categorical);
+        let scorer = (rows >= QUICKSCORER_MIN_ROWS)
+            .then(|| self.scorer.get(&self.trees, &self.categorical))
+            .flatten();
         let block =
             |first: usize, margins: &mut [f64], values: &mut Vec<f64>, bits: &mut Vec<u64>| {
                 values.clear();

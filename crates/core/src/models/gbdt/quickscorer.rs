@@ -94,6 +94,9 @@ pub(crate) struct QuickScorer {
 /// Most leaves a tree may have for QuickScorer (one bit each in a `u64`).
 const MAX_LEAVES: usize = 64;
 
+/// Rows scored together.
+const LANES: usize = 8;
+
 /// Numbers the leaves of `tree` left to right: `leaf_index[node]` for
 /// leaves, and for every node the range of leaf numbers below it.
 fn leaf_ranges(tree: &Tree) -> (Vec<(u32, u32)>, Vec<usize>) {
@@ -218,7 +221,13 @@ impl QuickScorer {
 
     /// Adds every tree's output for each row of `values` (row-major,
     /// `width` values a row) to `margins`, in tree order; `bits` is scratch
-    /// space of one word per tree.
+    /// space.
+    ///
+    /// Rows go [`LANES`] at a time: each tree keeps one bit vector per lane,
+    /// and a column's sorted thresholds are scanned once for the group, up
+    /// to the largest of its values, each split clearing the lanes whose
+    /// value exceeds its threshold (a compare and a blend the compiler
+    /// vectorizes, with no branch per row).
     pub(crate) fn add_margins(
         &self,
         values: &[f64],
@@ -226,39 +235,92 @@ impl QuickScorer {
         margins: &mut [f64],
         bits: &mut Vec<u64>,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.add_margins_avx2(values, width, margins, bits) };
+        }
+        self.add_margins_lanes(values, width, margins, bits);
+    }
+
+    /// [`QuickScorer::add_margins`] compiled for AVX2: four lanes a compare
+    /// instead of two. The same code, so the same results.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_margins_avx2(
+        &self,
+        values: &[f64],
+        width: usize,
+        margins: &mut [f64],
+        bits: &mut Vec<u64>,
+    ) {
+        self.add_margins_lanes(values, width, margins, bits);
+    }
+
+    #[inline(always)]
+    fn add_margins_lanes(
+        &self,
+        values: &[f64],
+        width: usize,
+        margins: &mut [f64],
+        bits: &mut Vec<u64>,
+    ) {
         let trees = self.leaf_offsets.len();
-        for (row, margin) in values.chunks_exact(width).zip(margins.iter_mut()) {
+        for (rows, margins) in values.chunks(width * LANES).zip(margins.chunks_mut(LANES)) {
             bits.clear();
-            bits.resize(trees, u64::MAX);
+            bits.resize(trees * LANES, u64::MAX);
+            let n = margins.len();
             for (f, tests) in &self.numeric {
-                let v = row[*f];
-                if v.is_nan() {
-                    for &(t, mask) in &tests.missing_right {
-                        bits[t as usize] &= mask;
+                // Missing values never pass a threshold; lanes past `n`
+                // hold -∞, which passes none either.
+                let mut v = [f64::NEG_INFINITY; LANES];
+                let mut missing = [false; LANES];
+                for l in 0..n {
+                    let x = rows[l * width + f];
+                    if x.is_nan() {
+                        missing[l] = true;
+                    } else {
+                        v[l] = x;
                     }
-                    continue;
                 }
-                // False (goes right) exactly when threshold < v: a prefix.
-                for (k, threshold) in tests.thresholds.iter().enumerate() {
-                    if *threshold >= v {
+                for l in (0..n).filter(|&l| missing[l]) {
+                    for &(t, mask) in &tests.missing_right {
+                        bits[t as usize * LANES + l] &= mask;
+                    }
+                }
+                let highest = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                for (k, &threshold) in tests.thresholds.iter().enumerate() {
+                    if threshold >= highest {
                         break;
                     }
-                    bits[tests.trees[k] as usize] &= tests.masks[k];
+                    let t = tests.trees[k] as usize * LANES;
+                    let mask = tests.masks[k];
+                    let lanes: &mut [u64; LANES] = (&mut bits[t..t + LANES])
+                        .try_into()
+                        .expect("LANES words a tree");
+                    for l in 0..LANES {
+                        lanes[l] &= if threshold < v[l] { mask } else { u64::MAX };
+                    }
                 }
             }
             for (f, tests) in &self.categorical {
-                let false_splits = match category_code(row[*f]) {
-                    Some(code) if (code as usize) < tests.by_code.len() => {
-                        &tests.by_code[code as usize]
+                for l in 0..n {
+                    let false_splits = match category_code(rows[l * width + f]) {
+                        Some(code) if (code as usize) < tests.by_code.len() => {
+                            &tests.by_code[code as usize]
+                        }
+                        _ => &tests.every,
+                    };
+                    for &(t, mask) in false_splits {
+                        bits[t as usize * LANES + l] &= mask;
                     }
-                    _ => &tests.every,
-                };
-                for &(t, mask) in false_splits {
-                    bits[t as usize] &= mask;
                 }
             }
-            for (offset, word) in self.leaf_offsets.iter().zip(bits.iter()) {
-                *margin += self.leaf_values[offset + word.trailing_zeros() as usize];
+            for (l, margin) in margins.iter_mut().enumerate() {
+                for (t, offset) in self.leaf_offsets.iter().enumerate() {
+                    *margin +=
+                        self.leaf_values[offset + bits[t * LANES + l].trailing_zeros() as usize];
+                }
             }
         }
     }
