@@ -310,6 +310,52 @@ async fn a_shadow_is_scored_beside_the_champion_compared_and_promoted() {
         .unwrap();
     churnguard::serve::sync_shadow(&state).await;
     assert!(state.shadow.load_full().is_none());
+    // Under the default sample rate (a tenth), a second server queues
+    // exactly the customers its hash picks, and every one reaches the store.
+    ok(
+        &[
+            "models",
+            "shadow",
+            &champion,
+            "--registry",
+            "models",
+            "--store",
+            &store,
+        ],
+        p,
+    );
+    let defaults = config(&p.join("models"), &store, None);
+    assert_eq!(defaults.serve.shadow.sample_rate, 0.1);
+    let (addr2, state2) = start(defaults).await;
+    let body = serde_json::json!({ "customers": records }).to_string();
+    let r = request(addr2, "POST", "/v1/score", Some(SCORER), Some(&body)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let picked = records
+        .iter()
+        .filter(|r| {
+            state2
+                .shadow_recorder
+                .sampled(r["customer_id"].as_str().unwrap())
+        })
+        .count();
+    assert!((10..=60).contains(&picked), "{picked} of 300 sampled");
+    assert_eq!(
+        state2.shadow_recorder.flush(&state2.store).await.unwrap(),
+        picked
+    );
+    ok(
+        &[
+            "models",
+            "shadow",
+            "--clear",
+            "--registry",
+            "models",
+            "--store",
+            &store,
+        ],
+        p,
+    );
+
     // Nothing left to promote.
     let again = churnguard(
         &[

@@ -273,7 +273,12 @@ impl Registry {
 
     /// The champion's id, if one was promoted.
     pub fn champion(&self) -> Result<Option<String>> {
-        let path = self.root.join(CHAMPION);
+        self.read_pointer(CHAMPION)
+    }
+
+    /// The id a pointer file names; `None` when it is absent or empty.
+    fn read_pointer(&self, name: &str) -> Result<Option<String>> {
+        let path = self.root.join(name);
         match fs_err::read_to_string(&path) {
             Ok(s) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -377,12 +382,7 @@ impl Registry {
     /// The shadow challenger's id, if one is set: a version the server
     /// scores beside the champion without answering with it.
     pub fn shadow(&self) -> Result<Option<String>> {
-        let path = self.root.join(SHADOW);
-        match fs_err::read_to_string(&path) {
-            Ok(s) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
-        }
+        self.read_pointer(SHADOW)
     }
 
     /// Makes `id` the shadow challenger (replacing any other); the champion

@@ -45,6 +45,7 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 
 pub use config::ServeConfig;
+use state::lock;
 pub use state::AppState;
 
 use churnguard_app::config::AppConfig;
@@ -341,11 +342,7 @@ pub fn watch_champion(state: Arc<AppState>, every: Duration) -> tokio::task::Joi
                 continue;
             };
             let serving = state.active.load_full().map(|m| m.manifest.id.clone());
-            let rejected = state
-                .rejected
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
+            let rejected = lock(&state.rejected).clone();
             if serving.as_deref() == Some(champion.as_str())
                 || rejected.as_deref() == Some(champion.as_str())
             {
@@ -359,18 +356,11 @@ pub fn watch_champion(state: Arc<AppState>, every: Duration) -> tokio::task::Joi
                 }
                 Err(e) => {
                     tracing::error!(model = %champion, error = %e, "champion changed but cannot be served; keeping the current model");
-                    *state
-                        .rejected
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(champion);
+                    *lock(&state.rejected) = Some(champion);
                 }
             }
         }
     })
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Brings the served shadow in line with the registry's shadow pointer:

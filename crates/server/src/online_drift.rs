@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use churnguard_core::models::Batch;
 use churnguard_core::monitor::{drift, Baseline, DriftConfig, DriftReport};
 
+use crate::state::lock;
+
 /// The ring of one model's recent rows.
 #[derive(Debug, Default)]
 struct Ring {
@@ -43,10 +45,7 @@ impl OnlineWindow {
         if self.capacity == 0 || batch.is_empty() || scores.len() != batch.len() {
             return;
         }
-        let mut ring = self
-            .ring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ring = lock(&self.ring);
         if ring.model.as_deref() != Some(model)
             || ring.numeric_names != batch.numeric_names
             || ring.categorical_names != batch.categorical_names
@@ -79,10 +78,7 @@ impl OnlineWindow {
 
     /// Rows held now, and the model they belong to.
     pub fn rows(&self) -> (usize, Option<Arc<str>>) {
-        let ring = self
-            .ring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ring = lock(&self.ring);
         (ring.scores.len(), ring.model.clone())
     }
 
@@ -95,10 +91,7 @@ impl OnlineWindow {
         config: &DriftConfig,
     ) -> Option<DriftReport> {
         let (batch, scores) = {
-            let ring = self
-                .ring
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let ring = lock(&self.ring);
             if ring.model.as_deref() != Some(model) || ring.scores.is_empty() {
                 return None;
             }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use churnguard_core::models::Batch;
 use churnguard_store::{ShadowSample, Store};
 
-use crate::state::LoadedModel;
+use crate::state::{lock, LoadedModel};
 
 /// `[serve.shadow]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,10 +204,7 @@ impl ShadowRecorder {
     }
 
     fn push_bounded(&self, pairs: Vec<Pending>) {
-        let mut buffer = self
-            .buffer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buffer = lock(&self.buffer);
         let (dropped, crossed_half) = push_bounded(&mut buffer, pairs, self.capacity);
         drop(buffer);
         if crossed_half {
@@ -220,15 +217,7 @@ impl ShadowRecorder {
 
     /// Customers and pairs waiting now.
     pub fn buffered(&self) -> usize {
-        self.buffer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-            + self
-                .unsent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .len()
+        lock(&self.buffer).len() + lock(&self.unsent).len()
     }
 
     /// The counters.
@@ -252,10 +241,7 @@ impl ShadowRecorder {
             // A bounded slice at a time, so a large queue is scored and
             // written in steps that leave the cores to requests between.
             let pending: Vec<Pending> = {
-                let mut buffer = self
-                    .buffer
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut buffer = lock(&self.buffer);
                 let n = buffer.len().min(FLUSH_STEP);
                 buffer.drain(..n).collect()
             };
@@ -273,12 +259,7 @@ impl ShadowRecorder {
         store: &Store,
         pending: Vec<Pending>,
     ) -> Result<usize, churnguard_store::StoreError> {
-        let mut samples: Vec<ShadowSample> = std::mem::take(
-            &mut *self
-                .unsent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let mut samples: Vec<ShadowSample> = std::mem::take(&mut *lock(&self.unsent));
         if !pending.is_empty() {
             let scored = tokio::task::spawn_blocking(move || score_pending(pending))
                 .await
@@ -305,10 +286,7 @@ impl ShadowRecorder {
                 if dropped > 0 {
                     self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
                 }
-                *self
-                    .unsent
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = samples;
+                *lock(&self.unsent) = samples;
                 Err(e)
             }
         }

@@ -231,6 +231,12 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Locks `m`, taking the data of a poisoned lock as it is: every shared
+/// value behind one stays valid after a panic (queues, counters, ids).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The serving model, or 503.
 pub fn model(state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
     state.active.load_full().ok_or(ApiError::NoModel)

@@ -86,10 +86,8 @@ pub async fn score(
                 },
             )
             .map_err(|e| ApiError::of_kind(e.kind(), e.to_string()))?;
-            state
-                .metrics
-                .scored(scored.iter().map(|s| s.churn_probability));
             let probabilities: Vec<f64> = scored.iter().map(|s| s.churn_probability).collect();
+            state.metrics.scored(probabilities.iter().copied());
             state
                 .online
                 .push(&model.manifest.id, &batch, &probabilities);

@@ -983,6 +983,22 @@ pub fn message(session: Option<&Session>, title: &str, text: &str) -> Markup {
     )
 }
 
+/// A drift report as a table: the score first, then the `inputs` worst
+/// inputs.
+fn drift_table(d: &churnguard_core::monitor::DriftReport, inputs: usize) -> Markup {
+    html! {
+        div.scroll { table {
+            thead { tr { th scope="col" { "Input" } th scope="col" { "PSI" } th scope="col" { "Jensen–Shannon" } th scope="col" { "Level" } } }
+            tbody {
+                tr { td { strong { "churn probability (the score)" } } td.num { (format!("{:.3}", d.score.psi)) } td.num { (format!("{:.3}", d.score.js)) } td { (d.score.level.name()) } }
+                @for i in d.inputs.iter().take(inputs) {
+                    tr { td { (i.name) @if i.calendar { " " span.meta { "moves with the calendar: shown, not counted" } } } td.num { (format!("{:.3}", i.psi)) } td.num { (format!("{:.3}", i.js)) } td { (i.level.name()) } }
+                }
+            }
+        } }
+    }
+}
+
 /// What the monitoring page shows.
 pub struct MonitoringView<'a> {
     /// The latest run and its model.
@@ -1033,15 +1049,7 @@ pub fn monitoring(session: &Session, view: &MonitoringView<'_>) -> Markup {
                             section.card aria-labelledby="h-drift" {
                                 h2 #h-drift { "Drift against the training baseline" }
                                 p.meta { (d.rows) " customers in the run. PSI below 0.1: nothing to see; 0.1–0.25: watch; above: drifted. Worst first." }
-                                div.scroll { table {
-                                    thead { tr { th scope="col" { "Input" } th scope="col" { "PSI" } th scope="col" { "Jensen–Shannon" } th scope="col" { "Level" } } }
-                                    tbody {
-                                        tr { td { strong { "churn probability (the score)" } } td.num { (format!("{:.3}", d.score.psi)) } td.num { (format!("{:.3}", d.score.js)) } td { (d.score.level.name()) } }
-                                        @for i in &d.inputs {
-                                            tr { td { (i.name) @if i.calendar { " " span.meta { "moves with the calendar: shown, not counted" } } } td.num { (format!("{:.3}", i.psi)) } td.num { (format!("{:.3}", i.js)) } td { (i.level.name()) } }
-                                        }
-                                    }
-                                } }
+                                (drift_table(d, d.inputs.len()))
                                 h3 { "Baseline against now" }
                                 div.charts {
                                     figure {
@@ -1062,15 +1070,7 @@ pub fn monitoring(session: &Session, view: &MonitoringView<'_>) -> Markup {
                         section.card aria-labelledby="h-online" {
                             h2 #h-online { "Drift of today's online requests" }
                             p.meta { "The last " (d.rows) " customers scored through the API on this server, against the serving model's training baseline. Below 500 there is no verdict." }
-                            div.scroll { table {
-                                thead { tr { th scope="col" { "Input" } th scope="col" { "PSI" } th scope="col" { "Jensen–Shannon" } th scope="col" { "Level" } } }
-                                tbody {
-                                    tr { td { strong { "churn probability (the score)" } } td.num { (format!("{:.3}", d.score.psi)) } td.num { (format!("{:.3}", d.score.js)) } td { (d.score.level.name()) } }
-                                    @for i in d.inputs.iter().take(8) {
-                                        tr { td { (i.name) @if i.calendar { " " span.meta { "moves with the calendar: shown, not counted" } } } td.num { (format!("{:.3}", i.psi)) } td.num { (format!("{:.3}", i.js)) } td { (i.level.name()) } }
-                                    }
-                                }
-                            } }
+                            (drift_table(d, 8))
                         }
                     }
                     @if let Some(sh) = shadow {
