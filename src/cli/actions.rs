@@ -489,6 +489,11 @@ pub fn score(args: &ScoreArgs) -> Result<()> {
         run.run_id,
         crate::store::redact(&config.app.store.url)
     );
+    let t = summary.stages;
+    println!(
+        "  time: load {:.2} s, compute {:.2} s, store {:.2} s, files {:.2} s",
+        t.load, t.compute, t.store, t.files
+    );
     let figures = &run.summary;
     if figures.ids_are_row_numbers {
         println!("  ids: the table has no id column; each customer's id is its row number (1 = first data row)");

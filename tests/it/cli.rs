@@ -537,6 +537,14 @@ fn a_transaction_log_is_scored_end_to_end() {
         said.contains("scored 23570 customers at 1998-07-01"),
         "{said}"
     );
+    // Where the time went, stage by stage.
+    let stages = said
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("time: "))
+        .unwrap_or_else(|| panic!("no stage times in {said}"));
+    for stage in ["load", "compute", "store", "files"] {
+        assert!(stages.contains(&format!("{stage} ")), "{stages}");
+    }
     assert!(
         said.contains("BG/NBD") && said.contains("1 - P(alive)"),
         "{said}"

@@ -149,6 +149,27 @@ async fn a_shadow_is_scored_beside_the_champion_compared_and_promoted() {
         .await
         .unwrap();
     assert_eq!(samples.len(), 300);
+    // They were scored and written by the shadow thread, at the default
+    // nice value of 10, so the work yields to the request threads.
+    #[cfg(target_os = "linux")]
+    {
+        let nices: Vec<i64> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?.path();
+                let comm = std::fs::read_to_string(t.join("comm")).ok()?;
+                // The kernel keeps the first 15 bytes of a thread name.
+                (comm.trim() == "churnguard-shad").then_some(())?;
+                let stat = std::fs::read_to_string(t.join("stat")).ok()?;
+                // Fields after the command's closing parenthesis start at
+                // the third (state); the nice value is the nineteenth.
+                let rest = &stat[stat.rfind(')')? + 2..];
+                rest.split(' ').nth(16)?.parse().ok()
+            })
+            .collect();
+        assert!(!nices.is_empty(), "no shadow thread found");
+        assert!(nices.iter().all(|&n| n == 10), "{nices:?}");
+    }
     for s in &samples {
         assert_eq!(s.champion_model, champion);
         assert!((s.champion_probability - answered[&s.customer_id]).abs() < 1e-12);

@@ -6,8 +6,8 @@
 use churnguard::health::{Band, Component, ComponentScore, Direction};
 use churnguard::interventions::{self, InterventionPolicy, PolicyInput, Status};
 use churnguard::store::{
-    CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter, RunRecord, StaffOutcome,
-    Store, StoreError,
+    Backend, CustomerScoreRecord, InterventionFilter, OutcomeInput, RiskListFilter, RunRecord,
+    StaffOutcome, Store, StoreError,
 };
 
 /// The PostgreSQL URL tests use.
@@ -533,6 +533,30 @@ async fn shadow_pairs_round_trip(store: &Store) {
     let newest = store.shadow_samples("shadow-a", 5).await.unwrap();
     assert_eq!(newest, samples[425..430].to_vec());
     assert!(store.shadow_samples("nope", 10).await.unwrap().is_empty());
+
+    // The server's shadow thread writes through a connection of its own on
+    // SQLite (none on PostgreSQL, where the pool writes); what it writes
+    // reads back the same.
+    match (store.backend(), store.shadow_writer().await.unwrap()) {
+        (Backend::Sqlite, Some(mut writer)) => {
+            let more: Vec<ShadowSample> = (0..300)
+                .map(|i| ShadowSample {
+                    shadow_model: "shadow-c".into(),
+                    customer_id: format!("W{i}"),
+                    ..samples[i].clone()
+                })
+                .collect();
+            writer.write(&more).await.unwrap();
+            writer.write(&[]).await.unwrap();
+            assert_eq!(store.shadow_samples("shadow-c", 1_000).await.unwrap(), more);
+            assert_eq!(
+                store.latest_shadow_model().await.unwrap().as_deref(),
+                Some("shadow-c")
+            );
+        }
+        (Backend::Postgres, None) => {}
+        (backend, writer) => panic!("{backend:?} gave a writer: {}", writer.is_some()),
+    }
 }
 
 macro_rules! both_backends {

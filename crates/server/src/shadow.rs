@@ -45,6 +45,14 @@ pub struct ShadowConfig {
     /// frequent flushes spread their CPU instead of stalling requests in
     /// bursts).
     pub flush_secs: f64,
+    /// The nice value (0..=19) of the thread that scores the queued
+    /// customers with the shadow and, on SQLite, writes the pairs; defaults
+    /// to `10`. The kernel then runs that work when the request threads
+    /// leave a core free, and gives it only a small share while they are
+    /// busy, so a flush does not stall requests; a server saturated for a
+    /// long time drops pairs instead (counted). 0 runs it like any other
+    /// thread. Linux only; elsewhere the thread keeps the default priority.
+    pub nice: i32,
 }
 
 impl Default for ShadowConfig {
@@ -53,6 +61,7 @@ impl Default for ShadowConfig {
             sample_rate: 0.1,
             buffer: 20_000,
             flush_secs: 1.0,
+            nice: 10,
         }
     }
 }
@@ -75,6 +84,9 @@ impl ShadowConfig {
         }
         if !(self.flush_secs.is_finite() && self.flush_secs > 0.0) {
             return bad("flush_secs", "must be > 0".into());
+        }
+        if !(0..=19).contains(&self.nice) {
+            return bad("nice", format!("must be within 0..=19, got {}", self.nice));
         }
         Ok(())
     }
@@ -108,6 +120,10 @@ pub struct ShadowRecorder {
     /// Woken when the buffer is half full, so a busy server flushes
     /// sooner than every `flush_secs`.
     half_full: tokio::sync::Notify,
+    /// The nice value of the shadow thread.
+    nice: i32,
+    /// The shadow thread, started by the first flush.
+    worker: tokio::sync::OnceCell<Worker>,
 }
 
 /// What the recorder has done, for metrics and the monitoring page.
@@ -138,6 +154,8 @@ impl ShadowRecorder {
             flushed: AtomicU64::new(0),
             flush_failures: AtomicU64::new(0),
             half_full: tokio::sync::Notify::new(),
+            nice: config.nice,
+            worker: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -259,26 +277,34 @@ impl ShadowRecorder {
         store: &Store,
         pending: Vec<Pending>,
     ) -> Result<usize, churnguard_store::StoreError> {
-        let mut samples: Vec<ShadowSample> = std::mem::take(&mut *lock(&self.unsent));
-        if !pending.is_empty() {
-            let scored = tokio::task::spawn_blocking(move || score_pending(pending))
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "scoring shadow pairs panicked");
-                    Vec::new()
-                });
-            samples.extend(scored);
-        }
-        if samples.is_empty() {
+        let unsent: Vec<ShadowSample> = std::mem::take(&mut *lock(&self.unsent));
+        if pending.is_empty() && unsent.is_empty() {
             return Ok(0);
         }
-        match store.record_shadow_samples(&samples).await {
-            Ok(()) => {
-                self.flushed
-                    .fetch_add(samples.len() as u64, Ordering::Relaxed);
-                Ok(samples.len())
+        let worker = self
+            .worker
+            .get_or_init(|| async { Worker::start(store.clone(), self.nice) })
+            .await;
+        let outcome = match worker.run(pending, unsent).await {
+            Some(WorkerOutcome::Written(n)) => Ok(n),
+            Some(WorkerOutcome::Scored(samples)) => {
+                match store.record_shadow_samples(&samples).await {
+                    Ok(()) => Ok(samples.len()),
+                    Err(e) => Err((samples, e)),
+                }
             }
-            Err(e) => {
+            Some(WorkerOutcome::Failed(samples, e)) => Err((samples, e)),
+            None => {
+                tracing::error!("the shadow thread has stopped; queued customers are dropped");
+                Ok(0)
+            }
+        };
+        match outcome {
+            Ok(n) => {
+                self.flushed.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(n)
+            }
+            Err((mut samples, e)) => {
                 self.flush_failures.fetch_add(1, Ordering::Relaxed);
                 let keep = samples.len().min(self.capacity);
                 let dropped = samples.len() - keep;
@@ -320,6 +346,135 @@ impl ShadowRecorder {
 
 /// Customers scored and written per step of a flush.
 const FLUSH_STEP: usize = 2_000;
+
+/// One step of a flush for the shadow thread: customers to score, and
+/// pairs scored earlier whose write failed.
+struct Job {
+    pending: Vec<Pending>,
+    unsent: Vec<ShadowSample>,
+    reply: tokio::sync::oneshot::Sender<WorkerOutcome>,
+}
+
+/// What the shadow thread did with a [`Job`].
+enum WorkerOutcome {
+    /// Scored and written (SQLite): this many pairs.
+    Written(usize),
+    /// Scored, for the flush to write through the pool (PostgreSQL,
+    /// in-memory SQLite).
+    Scored(Vec<ShadowSample>),
+    /// Scored, but the write failed; the pairs come back to be kept.
+    Failed(Vec<ShadowSample>, churnguard_store::StoreError),
+}
+
+/// The thread that scores queued customers with the shadow and, on
+/// SQLite, writes the pairs on a connection of its own; it runs at the
+/// configured nice value, so its work yields to the request threads.
+/// It stops when the recorder is dropped.
+#[derive(Debug)]
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Worker {
+    fn start(store: Store, nice: i32) -> Worker {
+        let (jobs, inbox) = std::sync::mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("churnguard-shadow".into())
+            .spawn(move || {
+                lower_priority(nice);
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the shadow thread could not start");
+                        return;
+                    }
+                };
+                let mut writer: Option<churnguard_store::ShadowWriter> = None;
+                let mut pooled = false;
+                while let Ok(job) = inbox.recv() {
+                    let Job {
+                        pending,
+                        mut unsent,
+                        reply,
+                    } = job;
+                    let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        score_pending(pending)
+                    }))
+                    .unwrap_or_else(|_| {
+                        tracing::error!("scoring shadow pairs panicked; they are dropped");
+                        Vec::new()
+                    });
+                    unsent.extend(scored);
+                    let samples = unsent;
+                    if writer.is_none() && !pooled {
+                        match runtime.block_on(store.shadow_writer()) {
+                            Ok(Some(w)) => writer = Some(w),
+                            Ok(None) => pooled = true,
+                            Err(e) => {
+                                let _ = reply.send(WorkerOutcome::Failed(samples, e));
+                                continue;
+                            }
+                        }
+                    }
+                    let outcome = match writer.as_mut() {
+                        None => WorkerOutcome::Scored(samples),
+                        Some(w) => match runtime.block_on(w.write(&samples)) {
+                            Ok(()) => WorkerOutcome::Written(samples.len()),
+                            Err(e) => {
+                                // A fresh connection next time.
+                                writer = None;
+                                WorkerOutcome::Failed(samples, e)
+                            }
+                        },
+                    };
+                    let _ = reply.send(outcome);
+                }
+            });
+        if let Err(e) = &spawned {
+            tracing::error!(error = %e, "the shadow thread could not be started");
+        }
+        Worker { jobs }
+    }
+
+    /// Hands one step to the thread and waits for it; `None` when the
+    /// thread is gone.
+    async fn run(&self, pending: Vec<Pending>, unsent: Vec<ShadowSample>) -> Option<WorkerOutcome> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job {
+                pending,
+                unsent,
+                reply,
+            })
+            .ok()?;
+        answer.await.ok()
+    }
+}
+
+/// Gives the calling thread the nice value `nice` (Linux: the nice value
+/// is per thread there; threads it starts inherit it).
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        // SAFETY: plain system calls on the calling thread's own id.
+        let rc = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+        };
+        if rc != 0 {
+            tracing::warn!(
+                nice,
+                error = %std::io::Error::last_os_error(),
+                "could not lower the shadow thread's priority"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
 
 /// Appends `items` to `queue`, dropping the oldest beyond `capacity`;
 /// returns how many were dropped and whether the queue crossed half full.
@@ -438,6 +593,11 @@ mod tests {
             ..ShadowConfig::default()
         };
         assert_eq!(bad.check().unwrap_err().0, "serve.shadow.sample_rate");
+        let bad = ShadowConfig {
+            nice: 20,
+            ..ShadowConfig::default()
+        };
+        assert_eq!(bad.check().unwrap_err().0, "serve.shadow.nice");
         assert!(ShadowConfig::default().check().is_ok());
     }
 }

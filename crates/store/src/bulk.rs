@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 
 use rayon::prelude::*;
 
-use crate::{CustomerScoreRecord, Result, StoreError, SCORE_COLUMNS};
+use crate::{CustomerScoreRecord, Result, ShadowSample, StoreError, SCORE_COLUMNS};
 
 /// Rows serialised (JSON columns) ahead of the inserts, on every core.
 const CHUNK: usize = 8192;
@@ -67,6 +67,8 @@ fn sqlite_error(
 struct Statement {
     db: NonNull<libsqlite3_sys::sqlite3>,
     raw: *mut libsqlite3_sys::sqlite3_stmt,
+    /// What its rows are, for error messages ("inserting scores").
+    what: &'static str,
 }
 
 impl Drop for Statement {
@@ -80,7 +82,11 @@ impl Drop for Statement {
 }
 
 impl Statement {
-    fn prepare(db: NonNull<libsqlite3_sys::sqlite3>, sql: &str) -> Result<Statement> {
+    fn prepare(
+        db: NonNull<libsqlite3_sys::sqlite3>,
+        sql: &str,
+        what: &'static str,
+    ) -> Result<Statement> {
         let text = CString::new(sql).expect("SQL has no NUL byte");
         let mut raw = std::ptr::null_mut();
         // SAFETY: `db` is open and locked by the caller; `text` outlives the call.
@@ -94,16 +100,16 @@ impl Statement {
             )
         };
         if rc != libsqlite3_sys::SQLITE_OK {
-            return Err(sqlite_error(db, "preparing the score insert", rc));
+            return Err(sqlite_error(db, what, rc));
         }
-        Ok(Statement { db, raw })
+        Ok(Statement { db, raw, what })
     }
 
     fn check(&self, rc: c_int) -> Result<()> {
         if rc == libsqlite3_sys::SQLITE_OK {
             Ok(())
         } else {
-            Err(sqlite_error(self.db, "binding a score", rc))
+            Err(sqlite_error(self.db, self.what, rc))
         }
     }
 
@@ -147,9 +153,70 @@ impl Statement {
         if rc == libsqlite3_sys::SQLITE_DONE {
             Ok(())
         } else {
-            Err(sqlite_error(self.db, "inserting scores", rc))
+            Err(sqlite_error(self.db, self.what, rc))
         }
     }
+}
+
+/// Runs one SQL statement without results (`BEGIN`, `COMMIT`).
+fn exec(db: NonNull<libsqlite3_sys::sqlite3>, sql: &str, what: &'static str) -> Result<()> {
+    let text = CString::new(sql).expect("SQL has no NUL byte");
+    // SAFETY: `db` is open and locked by the caller; no callback is given.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_exec(
+            db.as_ptr(),
+            text.as_ptr(),
+            None,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if rc == libsqlite3_sys::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sqlite_error(db, what, rc))
+    }
+}
+
+/// Inserts shadow pairs in one transaction of their own, through one
+/// prepared statement, all on the calling thread: the server's shadow
+/// thread runs at a lower priority, and so then does the write.
+pub(crate) async fn insert_shadow_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    samples: &[ShadowSample],
+) -> Result<()> {
+    let mut handle = conn
+        .lock_handle()
+        .await
+        .map_err(crate::q("locking the connection"))?;
+    let db = handle.as_raw_handle();
+    exec(db, "BEGIN IMMEDIATE", "starting a transaction")?;
+    let inserted = (|| {
+        let mut stmt = Statement::prepare(
+            db,
+            "INSERT INTO shadow_scores (scored_at, customer_id, champion_model, shadow_model, \
+             champion_probability, shadow_probability) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "saving shadow scores",
+        )?;
+        for s in samples {
+            // SAFETY: the statement is live.
+            let rc = unsafe { libsqlite3_sys::sqlite3_bind_int64(stmt.raw, 1, s.scored_at) };
+            stmt.check(rc)?;
+            stmt.text(2, Some(&s.customer_id))?;
+            stmt.text(3, Some(&s.champion_model))?;
+            stmt.text(4, Some(&s.shadow_model))?;
+            stmt.real(5, Some(s.champion_probability))?;
+            stmt.real(6, Some(s.shadow_probability))?;
+            stmt.step_and_reset()?;
+        }
+        Ok(())
+    })()
+    .and_then(|()| exec(db, "COMMIT", "committing shadow scores"));
+    if inserted.is_err() {
+        let _ = exec(db, "ROLLBACK", "rolling back shadow scores");
+    }
+    drop(handle);
+    inserted
 }
 
 /// Inserts every score row through one prepared statement. Runs inside the
@@ -170,7 +237,7 @@ pub(crate) async fn insert_scores_sqlite(
         .await
         .map_err(crate::q("locking the connection"))?;
     let db = handle.as_raw_handle();
-    let mut stmt = Statement::prepare(db, &sql)?;
+    let mut stmt = Statement::prepare(db, &sql, "inserting scores")?;
     for chunk in scores.chunks(CHUNK) {
         let json: Vec<(String, String)> = chunk.par_iter().map(json_columns).collect();
         for (s, (components, reasons)) in chunk.iter().zip(&json) {

@@ -38,7 +38,7 @@ pub use records::{
     RiskListPage, RunRecord, StaffOutcome, StoredIntervention, SORTABLE,
 };
 pub use sessions::WebSession;
-pub use shadow::ShadowSample;
+pub use shadow::{ShadowSample, ShadowWriter};
 use statements::WriteStatements;
 
 use churnguard_core::error::{ErrorKind, HasKind};

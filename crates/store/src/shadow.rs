@@ -27,7 +27,60 @@ pub struct ShadowSample {
 /// parameter limit).
 const ROWS_PER_INSERT: usize = 200;
 
+/// A SQLite connection of its own for shadow pairs, for the thread that
+/// scores them: each batch is inserted through one prepared statement and
+/// committed on the calling thread (`bulk.rs`), so a server that runs that
+/// thread at a lower priority runs the write at that priority too, and the
+/// pool the requests use is not involved. PostgreSQL stores write through
+/// [`Store::record_shadow_samples`] (the work is then in the database's
+/// own processes).
+#[derive(Debug)]
+pub struct ShadowWriter {
+    conn: sqlx::SqliteConnection,
+}
+
+impl ShadowWriter {
+    /// Saves `samples` in one transaction.
+    pub async fn write(&mut self, samples: &[ShadowSample]) -> Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        super::bulk::insert_shadow_sqlite(&mut self.conn, samples).await
+    }
+}
+
 impl Store {
+    /// A [`ShadowWriter`] on a new connection to this store's SQLite file;
+    /// `None` for PostgreSQL and in-memory databases (another connection
+    /// would not see the same database). Connect it from the thread that
+    /// will write: SQLite's connection thread inherits that thread's
+    /// priority.
+    pub async fn shadow_writer(&self) -> Result<Option<ShadowWriter>> {
+        use sqlx::ConnectOptions;
+        if self.backend != super::Backend::Sqlite
+            || self.full_url.contains(":memory:")
+            || self.full_url.contains("mode=memory")
+        {
+            return Ok(None);
+        }
+        let unavailable = |e: sqlx::Error| super::StoreError::Unavailable {
+            url: self.url.clone(),
+            message: e.to_string(),
+        };
+        let options: sqlx::sqlite::SqliteConnectOptions =
+            self.full_url.parse().map_err(unavailable)?;
+        let conn = options
+            .busy_timeout(std::time::Duration::from_secs(5))
+            // Pairs are a sample for comparison; losing the last second of
+            // them to a power cut is acceptable, an fsync per flush is not
+            // needed (WAL keeps the file consistent either way).
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .connect()
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(ShadowWriter { conn }))
+    }
+
     /// Saves sampled pairs in one transaction.
     pub async fn record_shadow_samples(&self, samples: &[ShadowSample]) -> Result<()> {
         if samples.is_empty() {

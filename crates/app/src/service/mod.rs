@@ -34,7 +34,7 @@ pub use outcomes::{
 };
 pub use score_run::{
     compute, load, new_run_id, persist, score_run, write_outputs, ComputedRun, LoadedRun,
-    ScoreRunRequest, ScoreRunSummary,
+    ScoreRunRequest, ScoreRunSummary, StageTimes,
 };
 pub use train_run::{
     read_training_data, train_run, Promotion, TrainRunRequest, TrainRunSummary, TrainingData,

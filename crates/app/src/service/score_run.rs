@@ -74,6 +74,22 @@ pub struct ScoreRunSummary {
     pub top: Vec<CustomerScoreRecord>,
     /// Scorecards saved (employees × role × stage), 0 without event data.
     pub scorecards: usize,
+    /// Where the run's time went.
+    pub stages: StageTimes,
+}
+
+/// Wall-clock seconds of each stage of a run, for the CLI to show where
+/// the time goes (a 1M-customer run is judged by its whole time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageTimes {
+    /// Reading the model, the data and the store's history.
+    pub load: f64,
+    /// Probabilities, reasons, CLV, health, the plan, scorecards.
+    pub compute: f64,
+    /// The store's one transaction.
+    pub store: f64,
+    /// The output files.
+    pub files: f64,
 }
 
 /// Everything a run reads before it computes: the model, the rows to score
@@ -1190,7 +1206,16 @@ pub async fn score_run(
     config: &AppConfig,
     store: &Store,
 ) -> Result<ScoreRunSummary> {
+    let mut stages = StageTimes::default();
+    let mut clock = std::time::Instant::now();
+    let mut lap = || {
+        let now = std::time::Instant::now();
+        let secs = (now - clock).as_secs_f64();
+        clock = now;
+        secs
+    };
     let loaded = load(req, config, store).await?;
+    stages.load = lap();
     failpoint("score_run.after_load");
     let run_id = req
         .run_id
@@ -1206,8 +1231,10 @@ pub async fn score_run(
     .map_err(|e| ServiceError::Internal(format!("computing the run: {e}")))?;
     drop(loaded);
     let computed = computed?;
+    stages.compute = lap();
     failpoint("score_run.after_compute");
     let ids = persist(&computed, store, &req.actor).await?;
+    stages.store = lap();
     failpoint("score_run.after_persist");
     let files = match &req.out {
         Some(out) => {
@@ -1223,11 +1250,13 @@ pub async fn score_run(
         None => (computed, Vec::new()),
     };
     let (computed, files) = files;
+    stages.files = lap();
     Ok(ScoreRunSummary {
         top: computed.records.iter().take(10).cloned().collect(),
         scorecards: computed.scorecards.iter().map(|c| c.cards.len()).sum(),
         run: computed.run,
         files,
+        stages,
     })
 }
 
