@@ -285,6 +285,7 @@ impl ShadowRecorder {
             .worker
             .get_or_init(|| async { Worker::start(store.clone(), self.nice) })
             .await;
+        let handed = pending.len() + unsent.len();
         let outcome = match worker.run(pending, unsent).await {
             Some(WorkerOutcome::Written(n)) => Ok(n),
             Some(WorkerOutcome::Scored(samples)) => {
@@ -296,6 +297,7 @@ impl ShadowRecorder {
             Some(WorkerOutcome::Failed(samples, e)) => Err((samples, e)),
             None => {
                 tracing::error!("the shadow thread has stopped; queued customers are dropped");
+                self.dropped.fetch_add(handed as u64, Ordering::Relaxed);
                 Ok(0)
             }
         };
@@ -382,56 +384,7 @@ impl Worker {
             .name("churnguard-shadow".into())
             .spawn(move || {
                 lower_priority(nice);
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = %e, "the shadow thread could not start");
-                        return;
-                    }
-                };
-                let mut writer: Option<churnguard_store::ShadowWriter> = None;
-                let mut pooled = false;
-                while let Ok(job) = inbox.recv() {
-                    let Job {
-                        pending,
-                        mut unsent,
-                        reply,
-                    } = job;
-                    let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        score_pending(pending)
-                    }))
-                    .unwrap_or_else(|_| {
-                        tracing::error!("scoring shadow pairs panicked; they are dropped");
-                        Vec::new()
-                    });
-                    unsent.extend(scored);
-                    let samples = unsent;
-                    if writer.is_none() && !pooled {
-                        match runtime.block_on(store.shadow_writer()) {
-                            Ok(Some(w)) => writer = Some(w),
-                            Ok(None) => pooled = true,
-                            Err(e) => {
-                                let _ = reply.send(WorkerOutcome::Failed(samples, e));
-                                continue;
-                            }
-                        }
-                    }
-                    let outcome = match writer.as_mut() {
-                        None => WorkerOutcome::Scored(samples),
-                        Some(w) => match runtime.block_on(w.write(&samples)) {
-                            Ok(()) => WorkerOutcome::Written(samples.len()),
-                            Err(e) => {
-                                // A fresh connection next time.
-                                writer = None;
-                                WorkerOutcome::Failed(samples, e)
-                            }
-                        },
-                    };
-                    let _ = reply.send(outcome);
-                }
+                serve_jobs(&store, &inbox);
             });
         if let Err(e) = &spawned {
             tracing::error!(error = %e, "the shadow thread could not be started");
@@ -451,6 +404,61 @@ impl Worker {
             })
             .ok()?;
         answer.await.ok()
+    }
+}
+
+/// The shadow thread's loop: each job is scored and, where the store has a
+/// [`churnguard_store::ShadowWriter`] (SQLite on a file), written here too.
+/// Ends when the recorder, and with it the sender, is dropped.
+fn serve_jobs(store: &Store, inbox: &std::sync::mpsc::Receiver<Job>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "the shadow thread could not start");
+            return;
+        }
+    };
+    let mut writer: Option<churnguard_store::ShadowWriter> = None;
+    let mut pooled = false;
+    while let Ok(Job {
+        pending,
+        mut unsent,
+        reply,
+    }) = inbox.recv()
+    {
+        let scored =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| score_pending(pending)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("scoring shadow pairs panicked; they are dropped");
+                    Vec::new()
+                });
+        unsent.extend(scored);
+        let samples = unsent;
+        if writer.is_none() && !pooled {
+            match runtime.block_on(store.shadow_writer()) {
+                Ok(Some(w)) => writer = Some(w),
+                Ok(None) => pooled = true,
+                Err(e) => {
+                    let _ = reply.send(WorkerOutcome::Failed(samples, e));
+                    continue;
+                }
+            }
+        }
+        let outcome = match writer.as_mut() {
+            None => WorkerOutcome::Scored(samples),
+            Some(w) => match runtime.block_on(w.write(&samples)) {
+                Ok(()) => WorkerOutcome::Written(samples.len()),
+                Err(e) => {
+                    // A fresh connection next time.
+                    writer = None;
+                    WorkerOutcome::Failed(samples, e)
+                }
+            },
+        };
+        let _ = reply.send(outcome);
     }
 }
 
