@@ -20,11 +20,11 @@ use crate::{CustomerScoreRecord, Result, ShadowSample, StoreError, SCORE_COLUMNS
 /// Rows serialised (JSON columns) ahead of the inserts, on every core.
 const CHUNK: usize = 8192;
 
-/// The two JSON columns of a score row.
+/// The two JSON columns of a score row, in their stored form.
 fn json_columns(s: &CustomerScoreRecord) -> (String, String) {
     (
-        serde_json::to_string(&s.components).expect("components serialise"),
-        serde_json::to_string(&s.reasons).expect("reasons serialise"),
+        crate::records::components_text(&s.components),
+        crate::records::reasons_text(&s.reasons),
     )
 }
 
@@ -144,6 +144,17 @@ impl Statement {
         self.check(rc)
     }
 
+    fn int(&mut self, i: c_int, v: Option<i64>) -> Result<()> {
+        // SAFETY: the statement is live.
+        let rc = unsafe {
+            match v {
+                Some(x) => libsqlite3_sys::sqlite3_bind_int64(self.raw, i, x),
+                None => libsqlite3_sys::sqlite3_bind_null(self.raw, i),
+            }
+        };
+        self.check(rc)
+    }
+
     /// Runs the bound row and readies the statement for the next.
     fn step_and_reset(&mut self) -> Result<()> {
         // SAFETY: the statement is live; reset after every step.
@@ -238,9 +249,20 @@ pub(crate) async fn insert_scores_sqlite(
         .map_err(crate::q("locking the connection"))?;
     let db = handle.as_raw_handle();
     let mut stmt = Statement::prepare(db, &sql, "inserting scores")?;
-    for chunk in scores.chunks(CHUNK) {
-        let json: Vec<(String, String)> = chunk.par_iter().map(json_columns).collect();
-        for (s, (components, reasons)) in chunk.iter().zip(&json) {
+    // Rows go in by customer id (SQLite's BINARY order is byte order, as
+    // Rust's): the primary key and the customer index are keyed by it, so
+    // their inserts sweep each B-tree once instead of landing on random
+    // pages; only the risk index takes random inserts. Measured on 1M rows
+    // of this table: about a quarter less time than in risk order.
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.par_sort_unstable_by(|&a, &b| scores[a].customer_id.cmp(&scores[b].customer_id));
+    for chunk in order.chunks(CHUNK) {
+        let json: Vec<(String, String)> = chunk
+            .par_iter()
+            .map(|&i| json_columns(&scores[i]))
+            .collect();
+        for (&i, (components, reasons)) in chunk.iter().zip(&json) {
+            let s = &scores[i];
             stmt.text(1, Some(&s.run_id))?;
             stmt.text(2, Some(&s.customer_id))?;
             stmt.text(3, Some(&s.snapshot_date))?;
@@ -269,6 +291,99 @@ pub(crate) async fn insert_scores_sqlite(
     drop(stmt);
     drop(handle);
     Ok(())
+}
+
+/// Applies a run's intervention plan through prepared statements: creates
+/// the new ones (returning their ids, in plan order), refreshes the open
+/// ones seen again, and closes the recovered and expired. The same writes
+/// as `WriteStatements::apply_plan`, which PostgreSQL keeps; on SQLite a
+/// 1M-customer run creates about 118,000 interventions, and one sqlx
+/// query each took 7.0 s of its transaction. Runs inside the transaction
+/// the caller opened on `conn`.
+pub(crate) async fn apply_plan_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    plan: &churnguard_core::interventions::Plan,
+) -> Result<Vec<i64>> {
+    let mut handle = conn
+        .lock_handle()
+        .await
+        .map_err(crate::q("locking the connection"))?;
+    let db = handle.as_raw_handle();
+    let mut ids = Vec::with_capacity(plan.created.len());
+    let mut create = Statement::prepare(
+        db,
+        "INSERT INTO interventions (customer_id, playbook, rule, channel, owner_role, owner, priority, arm, status,
+            created_run, created_at, due_at, last_seen_at, closed_at, churn_probability, clv, expected_value, effect, cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        "creating an intervention",
+    )?;
+    for i in &plan.created {
+        create.text(1, Some(&i.customer_id))?;
+        create.text(2, Some(&i.playbook))?;
+        create.text(3, Some(&i.rule))?;
+        create.text(4, Some(&i.channel))?;
+        create.text(5, Some(&i.owner_role))?;
+        create.text(6, Some(&i.owner))?;
+        create.int(7, Some(i64::from(i.priority)))?;
+        create.text(8, Some(i.arm.name()))?;
+        create.text(9, Some(i.status.name()))?;
+        create.text(10, Some(&i.created_run))?;
+        create.int(11, Some(i.created_at))?;
+        create.int(12, Some(i.due_at))?;
+        create.int(13, Some(i.last_seen_at))?;
+        create.int(14, i.closed_at)?;
+        create.real(15, Some(i.churn_probability))?;
+        create.real(16, Some(i.clv))?;
+        create.real(17, Some(i.expected_value))?;
+        create.real(18, Some(i.effect))?;
+        create.real(19, Some(i.cost))?;
+        create.step_and_reset()?;
+        // SAFETY: `db` is open and locked; the row was just inserted on it.
+        ids.push(unsafe { libsqlite3_sys::sqlite3_last_insert_rowid(db.as_ptr()) });
+    }
+    drop(create);
+    let mut refresh = Statement::prepare(
+        db,
+        "UPDATE interventions SET last_seen_at = ?1, churn_probability = ?2, clv = ?3, expected_value = ?4, effect = ?5
+         WHERE id = ?6 AND status = 'open'",
+        "updating an intervention",
+    )?;
+    for i in &plan.updated {
+        refresh.int(1, Some(i.last_seen_at))?;
+        refresh.real(2, Some(i.churn_probability))?;
+        refresh.real(3, Some(i.clv))?;
+        refresh.real(4, Some(i.expected_value))?;
+        refresh.real(5, Some(i.effect))?;
+        refresh.int(6, Some(i.id))?;
+        refresh.step_and_reset()?;
+    }
+    drop(refresh);
+    let now = crate::statements::plan_clock(plan);
+    let mut close = Statement::prepare(
+        db,
+        "UPDATE interventions SET status = ?1, closed_at = ?2 WHERE id = ?3 AND status = 'open'",
+        "closing an intervention",
+    )?;
+    for (ids, status) in [
+        (
+            &plan.recovered,
+            churnguard_core::interventions::Status::ClosedRecovered,
+        ),
+        (
+            &plan.expired,
+            churnguard_core::interventions::Status::Expired,
+        ),
+    ] {
+        for id in ids {
+            close.text(1, Some(status.name()))?;
+            close.int(2, Some(now))?;
+            close.int(3, Some(*id))?;
+            close.step_and_reset()?;
+        }
+    }
+    drop(close);
+    drop(handle);
+    Ok(ids)
 }
 
 /// A CSV field for COPY: `None` is an unquoted empty field (NULL), text is

@@ -645,8 +645,8 @@ impl Store {
                             .map_err(q("sizing the page cache"))?;
                     }
                     bulk::insert_scores_sqlite(&mut tx, scores).await?;
-                    let ids = self
-                        .finish_run(&mut *tx, run, plan, scorecards, actor)
+                    let ids = bulk::apply_plan_sqlite(&mut tx, plan).await?;
+                    self.finish_run(&mut *tx, run, plan, scorecards, actor)
                         .await?;
                     failpoint("store.save_run.before_commit");
                     tx.commit().await.map_err(q("committing the run"))?;
@@ -660,8 +660,8 @@ impl Store {
                     let mut tx = conn.begin().await.map_err(q("starting a transaction"))?;
                     tx.insert_run(run).await?;
                     bulk::copy_scores_postgres(&mut tx, scores).await?;
-                    let ids = self
-                        .finish_run(&mut *tx, run, plan, scorecards, actor)
+                    let ids = tx.apply_plan(plan).await?;
+                    self.finish_run(&mut *tx, run, plan, scorecards, actor)
                         .await?;
                     failpoint("store.save_run.before_commit");
                     tx.commit().await.map_err(q("committing the run"))?;
@@ -673,8 +673,8 @@ impl Store {
         .await
     }
 
-    /// The rest of a run's transaction after its rows: the plan, the audit
-    /// entry, the scorecards and theirs.
+    /// The rest of a run's transaction after its rows and its applied
+    /// plan: the audit entry, the scorecards and theirs.
     async fn finish_run(
         &self,
         conn: &mut impl WriteStatements,
@@ -682,8 +682,7 @@ impl Store {
         plan: &churnguard_core::interventions::Plan,
         scorecards: &[churnguard_core::kpi::Scorecards],
         actor: &str,
-    ) -> Result<Vec<i64>> {
-        let ids = conn.apply_plan(plan).await?;
+    ) -> Result<()> {
         let details = serde_json::json!({
             "snapshot_date": run.snapshot_date,
             "model_id": run.model_id,
@@ -719,7 +718,7 @@ impl Store {
             )
             .await?;
         }
-        Ok(ids)
+        Ok(())
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {

@@ -34,6 +34,16 @@ pub(crate) trait WriteStatements {
     ) -> Result<()>;
 }
 
+/// When a plan's closes happen: the run's clock (its first created or
+/// refreshed intervention's), else now.
+pub(crate) fn plan_clock(plan: &Plan) -> i64 {
+    plan.created
+        .first()
+        .map(|i| i.created_at)
+        .or_else(|| plan.updated.first().map(|i| i.last_seen_at))
+        .unwrap_or_else(crate::now)
+}
+
 macro_rules! write_statements {
     ($conn:ty) => {
         impl WriteStatements for $conn {
@@ -104,12 +114,7 @@ macro_rules! write_statements {
                     .await
                     .map_err(q("updating an intervention"))?;
                 }
-                let now = plan
-                    .created
-                    .first()
-                    .map(|i| i.created_at)
-                    .or_else(|| plan.updated.first().map(|i| i.last_seen_at))
-                    .unwrap_or_else(crate::now);
+                let now = plan_clock(plan);
                 for (ids, status) in [
                     (&plan.recovered, Status::ClosedRecovered),
                     (&plan.expired, Status::Expired),
