@@ -258,6 +258,14 @@ async fn risk_list_pages_are_stable_and_filtered(store: &Store) {
     // Trend baseline: the latest run on or before a snapshot.
     let prev = store.previous_scores("2024-07-01").await.unwrap();
     assert_eq!(prev.len(), 25);
+    for (id, band) in [
+        ("c000", Band::Red),
+        ("c001", Band::Yellow),
+        ("c024", Band::Red),
+    ] {
+        let p = &prev[id];
+        assert_eq!((p.health, p.band), (50.0, band), "{id}");
+    }
     assert!(store
         .previous_scores("2024-05-01")
         .await

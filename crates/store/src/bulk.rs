@@ -155,6 +155,40 @@ impl Statement {
         self.check(rc)
     }
 
+    /// Steps a query: `true` while it has a row to read.
+    fn next_row(&mut self) -> Result<bool> {
+        // SAFETY: the statement is live.
+        match unsafe { libsqlite3_sys::sqlite3_step(self.raw) } {
+            libsqlite3_sys::SQLITE_ROW => Ok(true),
+            libsqlite3_sys::SQLITE_DONE => Ok(false),
+            rc => Err(sqlite_error(self.db, self.what, rc)),
+        }
+    }
+
+    /// The current row's column `i` as text (`None` for NULL).
+    fn column_text(&self, i: c_int) -> Option<&[u8]> {
+        // SAFETY: the statement is on a row (the caller's `next_row` said
+        // so); the pointer and length are read before any other call on the
+        // statement and copied by the caller before it steps again.
+        unsafe {
+            let p = libsqlite3_sys::sqlite3_column_text(self.raw, i);
+            if p.is_null() {
+                return None;
+            }
+            let n = libsqlite3_sys::sqlite3_column_bytes(self.raw, i);
+            Some(std::slice::from_raw_parts(
+                p,
+                usize::try_from(n).unwrap_or(0),
+            ))
+        }
+    }
+
+    /// The current row's column `i` as a number (0.0 for NULL, as SQLite's).
+    fn column_real(&self, i: c_int) -> f64 {
+        // SAFETY: the statement is on a row.
+        unsafe { libsqlite3_sys::sqlite3_column_double(self.raw, i) }
+    }
+
     /// Runs the bound row and readies the statement for the next.
     fn step_and_reset(&mut self) -> Result<()> {
         // SAFETY: the statement is live; reset after every step.
@@ -384,6 +418,46 @@ pub(crate) async fn apply_plan_sqlite(
     drop(close);
     drop(handle);
     Ok(ids)
+}
+
+/// Every `(customer_id, health, band)` of one run, read through one
+/// prepared statement: the trend baseline of the next run. Through sqlx's
+/// `Any` driver each of a 1M-customer run's rows was converted twice and
+/// sent across threads; stepping the statement reads the rows in key order
+/// straight from the B-tree. A text that is not UTF-8 is a corrupt row.
+pub(crate) async fn run_health_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    run_id: &str,
+) -> Result<Vec<(String, f64, String)>> {
+    let mut handle = conn
+        .lock_handle()
+        .await
+        .map_err(crate::q("locking the connection"))?;
+    let db = handle.as_raw_handle();
+    let mut stmt = Statement::prepare(
+        db,
+        "SELECT customer_id, health, band FROM customer_scores WHERE run_id = ?1",
+        "reading previous scores",
+    )?;
+    stmt.text(1, Some(run_id))?;
+    let text = |v: Option<&[u8]>, column: &str| -> Result<String> {
+        let bytes = v.unwrap_or_default();
+        String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
+            table: "customer_scores",
+            message: format!("{column} is not UTF-8 text in run {run_id}"),
+        })
+    };
+    let mut rows = Vec::new();
+    while stmt.next_row()? {
+        rows.push((
+            text(stmt.column_text(0), "customer_id")?,
+            stmt.column_real(1),
+            text(stmt.column_text(2), "band")?,
+        ));
+    }
+    drop(stmt);
+    drop(handle);
+    Ok(rows)
 }
 
 /// A CSV field for COPY: `None` is an unquoted empty field (NULL), text is

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::{AnyPool, AssertSqlSafe};
 
 pub use audit::{verify as verify_chain, AuditEntry, AuditHead, AuditProblem};
 pub use deliveries::{Attempt, Delivery, DeliveryStatus};
@@ -776,17 +776,38 @@ impl Store {
         let Some(run) = run else {
             return Ok(HashMap::new());
         };
-        let rows =
-            sqlx::query("SELECT customer_id, health, band FROM customer_scores WHERE run_id = $1")
-                .bind(&run)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(q("reading previous scores"))?;
+        let rows: Vec<(String, f64, String)> = match self.backend {
+            Backend::Sqlite => {
+                use sqlx::{ConnectOptions, Connection};
+                let options: sqlx::sqlite::SqliteConnectOptions =
+                    self.full_url
+                        .parse()
+                        .map_err(|e: sqlx::Error| StoreError::Unavailable {
+                            url: self.url.clone(),
+                            message: e.to_string(),
+                        })?;
+                let mut conn = options
+                    .busy_timeout(Duration::from_secs(5))
+                    .connect()
+                    .await
+                    .map_err(|e| StoreError::Unavailable {
+                        url: self.url.clone(),
+                        message: e.to_string(),
+                    })?;
+                let rows = bulk::run_health_sqlite(&mut conn, &run).await;
+                let _ = conn.close().await;
+                rows?
+            }
+            Backend::Postgres => sqlx::query_as(
+                "SELECT customer_id, health, band FROM customer_scores WHERE run_id = $1",
+            )
+            .bind(&run)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("reading previous scores"))?,
+        };
         let mut out = HashMap::with_capacity(rows.len());
-        for r in rows {
-            let id: String = r.try_get(0).map_err(q("reading previous scores"))?;
-            let health: f64 = r.try_get(1).map_err(q("reading previous scores"))?;
-            let band: String = r.try_get(2).map_err(q("reading previous scores"))?;
+        for (id, health, band) in rows {
             let band = band.parse().map_err(|message| StoreError::Corrupt {
                 table: "customer_scores",
                 message,
