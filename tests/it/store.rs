@@ -337,6 +337,39 @@ async fn interventions_follow_their_state_machine(store: &Store) {
     );
     assert!(again.created.is_empty());
     assert_eq!(again.updated.len(), 1);
+    // Saved, the refresh reaches the open intervention (bulk `UPDATE`s on
+    // both backends) and creates nothing.
+    let none = store
+        .save_run(&run("r3", "2024-07-02", 1), &[], &again, &[], "test")
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let b = store.intervention(ids[1]).await.unwrap().intervention;
+    assert_eq!(
+        (b.status, b.last_seen_at),
+        (Status::Open, again.updated[0].last_seen_at)
+    );
+    // Back to green, it closes as recovered.
+    let existing = store
+        .interventions_for_planning(now + 2 * 86_400, 60.0)
+        .await
+        .unwrap();
+    let green = interventions::plan(
+        &policy,
+        &[policy_input("b", Band::Green)],
+        &existing,
+        "r4",
+        now + 2 * 86_400,
+        &interventions::PlanContext::default(),
+    );
+    assert_eq!(green.recovered, vec![ids[1]]);
+    store
+        .save_run(&run("r4", "2024-07-03", 1), &[], &green, &[], "test")
+        .await
+        .unwrap();
+    let b = store.intervention(ids[1]).await.unwrap().intervention;
+    assert_eq!(b.status, Status::ClosedRecovered);
+    assert!(b.closed_at.is_some());
 }
 
 async fn the_audit_chain_catches_edits_deletions_and_reordering(store: &Store) {

@@ -660,7 +660,7 @@ impl Store {
                     let mut tx = conn.begin().await.map_err(q("starting a transaction"))?;
                     tx.insert_run(run).await?;
                     bulk::copy_scores_postgres(&mut tx, scores).await?;
-                    let ids = tx.apply_plan(plan).await?;
+                    let ids = bulk::apply_plan_postgres(&mut tx, plan).await?;
                     self.finish_run(&mut *tx, run, plan, scorecards, actor)
                         .await?;
                     failpoint("store.save_run.before_commit");

@@ -6,7 +6,7 @@
 //! rather than generic functions because sqlx's executor and encoding
 //! bounds would have to be spelled out on every function for every type.
 
-use churnguard_core::interventions::{Plan, Status};
+use churnguard_core::interventions::Plan;
 use churnguard_core::kpi::Scorecards;
 use sqlx::Row;
 
@@ -16,9 +16,6 @@ use crate::{q, Backend, Result, RunRecord};
 pub(crate) trait WriteStatements {
     /// Inserts a scoring run's row.
     async fn insert_run(&mut self, run: &RunRecord) -> Result<()>;
-    /// Writes an intervention plan; returns the ids of the created
-    /// interventions, in order.
-    async fn apply_plan(&mut self, plan: &Plan) -> Result<Vec<i64>>;
     /// Saves a run's scorecards for one role and stage (replacing any).
     async fn save_scorecards(&mut self, run_id: &str, cards: &Scorecards) -> Result<()>;
     /// Appends an entry to the hash-chained audit log.
@@ -64,74 +61,6 @@ macro_rules! write_statements {
                 .await
                 .map_err(q("inserting the run"))?;
                 Ok(())
-            }
-
-            async fn apply_plan(&mut self, plan: &Plan) -> Result<Vec<i64>> {
-
-                let mut ids = Vec::with_capacity(plan.created.len());
-                for i in &plan.created {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO interventions (customer_id, playbook, rule, channel, owner_role, owner, priority, arm, status,
-                            created_run, created_at, due_at, last_seen_at, closed_at, churn_probability, clv, expected_value, effect, cost)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
-                    )
-                    .bind(&i.customer_id)
-                    .bind(&i.playbook)
-                    .bind(&i.rule)
-                    .bind(&i.channel)
-                    .bind(&i.owner_role)
-                    .bind(&i.owner)
-                    .bind(i64::from(i.priority))
-                    .bind(i.arm.name())
-                    .bind(i.status.name())
-                    .bind(&i.created_run)
-                    .bind(i.created_at)
-                    .bind(i.due_at)
-                    .bind(i.last_seen_at)
-                    .bind(i.closed_at)
-                    .bind(i.churn_probability)
-                    .bind(i.clv)
-                    .bind(i.expected_value)
-                    .bind(i.effect)
-                    .bind(i.cost)
-                    .fetch_one(&mut *self)
-                    .await
-                    .map_err(q("creating an intervention"))?;
-                    ids.push(id);
-                }
-                for i in &plan.updated {
-                    sqlx::query(
-                        "UPDATE interventions SET last_seen_at = $1, churn_probability = $2, clv = $3, expected_value = $4, effect = $5
-                         WHERE id = $6 AND status = 'open'",
-                    )
-                    .bind(i.last_seen_at)
-                    .bind(i.churn_probability)
-                    .bind(i.clv)
-                    .bind(i.expected_value)
-                    .bind(i.effect)
-                    .bind(i.id)
-                    .execute(&mut *self)
-                    .await
-                    .map_err(q("updating an intervention"))?;
-                }
-                let now = plan_clock(plan);
-                for (ids, status) in [
-                    (&plan.recovered, Status::ClosedRecovered),
-                    (&plan.expired, Status::Expired),
-                ] {
-                    for id in ids {
-                        sqlx::query(
-                            "UPDATE interventions SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'",
-                        )
-                        .bind(status.name())
-                        .bind(now)
-                        .bind(*id)
-                        .execute(&mut *self)
-                        .await
-                        .map_err(q("closing an intervention"))?;
-                    }
-                }
-                Ok(ids)
             }
 
             async fn save_scorecards(&mut self, run_id: &str, cards: &Scorecards) -> Result<()> {
