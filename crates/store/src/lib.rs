@@ -673,6 +673,30 @@ impl Store {
         .await
     }
 
+    /// The store's URL could not be opened or reached.
+    fn unavailable(&self, e: sqlx::Error) -> StoreError {
+        StoreError::Unavailable {
+            url: self.url.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Options for a native SQLite connection beside the pool, to the same
+    /// file (bulk reads and writes step statements on the raw handle), with
+    /// the pool's busy timeout. `None` on PostgreSQL and for an in-memory
+    /// database, which a second connection would not see.
+    fn native_sqlite_options(&self) -> Result<Option<sqlx::sqlite::SqliteConnectOptions>> {
+        if self.backend != Backend::Sqlite
+            || self.full_url.contains(":memory:")
+            || self.full_url.contains("mode=memory")
+        {
+            return Ok(None);
+        }
+        let options: sqlx::sqlite::SqliteConnectOptions =
+            self.full_url.parse().map_err(|e| self.unavailable(e))?;
+        Ok(Some(options.busy_timeout(Duration::from_secs(5))))
+    }
+
     /// The rest of a run's transaction after its rows and its applied
     /// plan: the audit entry, the scorecards and theirs.
     async fn finish_run(
@@ -776,29 +800,15 @@ impl Store {
         let Some(run) = run else {
             return Ok(HashMap::new());
         };
-        let rows: Vec<(String, f64, String)> = match self.backend {
-            Backend::Sqlite => {
+        let rows: Vec<(String, f64, String)> = match self.native_sqlite_options()? {
+            Some(options) => {
                 use sqlx::{ConnectOptions, Connection};
-                let options: sqlx::sqlite::SqliteConnectOptions =
-                    self.full_url
-                        .parse()
-                        .map_err(|e: sqlx::Error| StoreError::Unavailable {
-                            url: self.url.clone(),
-                            message: e.to_string(),
-                        })?;
-                let mut conn = options
-                    .busy_timeout(Duration::from_secs(5))
-                    .connect()
-                    .await
-                    .map_err(|e| StoreError::Unavailable {
-                        url: self.url.clone(),
-                        message: e.to_string(),
-                    })?;
+                let mut conn = options.connect().await.map_err(|e| self.unavailable(e))?;
                 let rows = bulk::run_health_sqlite(&mut conn, &run).await;
                 let _ = conn.close().await;
                 rows?
             }
-            Backend::Postgres => sqlx::query_as(
+            None => sqlx::query_as(
                 "SELECT customer_id, health, band FROM customer_scores WHERE run_id = $1",
             )
             .bind(&run)

@@ -57,27 +57,17 @@ impl Store {
     /// priority.
     pub async fn shadow_writer(&self) -> Result<Option<ShadowWriter>> {
         use sqlx::ConnectOptions;
-        if self.backend != super::Backend::Sqlite
-            || self.full_url.contains(":memory:")
-            || self.full_url.contains("mode=memory")
-        {
+        let Some(options) = self.native_sqlite_options()? else {
             return Ok(None);
-        }
-        let unavailable = |e: sqlx::Error| super::StoreError::Unavailable {
-            url: self.url.clone(),
-            message: e.to_string(),
         };
-        let options: sqlx::sqlite::SqliteConnectOptions =
-            self.full_url.parse().map_err(unavailable)?;
         let conn = options
-            .busy_timeout(std::time::Duration::from_secs(5))
             // Pairs are a sample for comparison; losing the last second of
             // them to a power cut is acceptable, an fsync per flush is not
             // needed (WAL keeps the file consistent either way).
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .connect()
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| self.unavailable(e))?;
         Ok(Some(ShadowWriter { conn }))
     }
 

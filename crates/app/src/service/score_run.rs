@@ -1209,7 +1209,7 @@ pub fn stage_outputs(computed: &ComputedRun, out: &Path) -> Result<StagedOutputs
     };
     let choices = computed.choices();
     staged.names = computed
-        .outputs(&choices, &[])
+        .outputs(&choices)
         .write_bulk(&staged.staging)
         .map_err(failed)?;
     Ok(staged)
@@ -1227,15 +1227,11 @@ pub fn publish_outputs(
     for (i, id) in created.iter_mut().zip(created_ids) {
         i.id = *id;
     }
-    let choices = computed.choices();
-    let published = computed
-        .outputs(&choices, &created)
-        .write_final(&staged.staging)
-        .and_then(|names| {
-            staged.names.extend(names);
-            failpoint("score_run.files_staged");
-            Ok(data::publish(&staged.staging, &staged.out, &staged.names)?)
-        });
+    let published = write_final(&staged.staging, &created, &computed.run).and_then(|names| {
+        staged.names.extend(names);
+        failpoint("score_run.files_staged");
+        Ok(data::publish(&staged.staging, &staged.out, &staged.names)?)
+    });
     published.map_err(|e| ServiceError::Outputs {
         run_id: computed.run.run_id.clone(),
         dir: staged.out.clone(),
@@ -1253,20 +1249,14 @@ impl ComputedRun {
             .collect()
     }
 
-    fn outputs<'a>(
-        &'a self,
-        choices: &'a HashMap<&'a str, &'a Choice>,
-        created: &'a [Intervention],
-    ) -> Outputs<'a> {
+    fn outputs<'a>(&'a self, choices: &'a HashMap<&'a str, &'a Choice>) -> Outputs<'a> {
         Outputs {
             records: &self.records,
             choices,
-            created,
             by_channel: &self.by_channel,
             by_rep: &self.by_rep,
             cards: &self.scorecards,
             stage: self.stage,
-            run: &self.run,
         }
     }
 }
@@ -1355,16 +1345,14 @@ pub async fn score_run(
     })
 }
 
-/// What a run writes to its output folder.
+/// What a run writes to its output folder before the store commits.
 struct Outputs<'a> {
     records: &'a [CustomerScoreRecord],
     choices: &'a HashMap<&'a str, &'a Choice>,
-    created: &'a [Intervention],
     by_channel: &'a [value::GroupValue],
     by_rep: &'a [value::GroupValue],
     cards: &'a [kpi::Scorecards],
     stage: Stage,
-    run: &'a RunRecord,
 }
 
 impl Outputs<'_> {
@@ -1416,20 +1404,20 @@ impl Outputs<'_> {
         }
         Ok(names)
     }
+}
 
-    /// The files that follow the store's commit: `interventions.csv` (with
-    /// the ids it gave) and `summary.json`, last, which marks a complete set.
-    fn write_final(&self, dir: &std::path::Path) -> Result<Vec<String>> {
-        data::write_frame(
-            &mut interventions_frame(self.created)?,
-            &dir.join("interventions.csv"),
-        )?;
-        data::write_text(
-            &dir.join("summary.json"),
-            &serde_json::to_string_pretty(self.run).expect("run serialises"),
-        )?;
-        Ok(vec!["interventions.csv".into(), "summary.json".into()])
-    }
+/// The files that follow the store's commit: `interventions.csv` (with the
+/// ids it gave) and `summary.json`, last, which marks a complete set.
+fn write_final(dir: &Path, created: &[Intervention], run: &RunRecord) -> Result<Vec<String>> {
+    data::write_frame(
+        &mut interventions_frame(created)?,
+        &dir.join("interventions.csv"),
+    )?;
+    data::write_text(
+        &dir.join("summary.json"),
+        &serde_json::to_string_pretty(run).expect("run serialises"),
+    )?;
+    Ok(vec!["interventions.csv".into(), "summary.json".into()])
 }
 
 /// One row per employee: composite, rank, top flag, then each metric's
