@@ -80,11 +80,21 @@ pub fn model(bytes: &[u8]) {
     let rows = 3;
     let batch = Batch {
         ids: (0..rows).map(|i| i.to_string()).collect(),
-        numeric_names: p.numeric.iter().map(|c| c.name.clone()).collect(),
+        numeric_names: p
+            .numeric
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+            .into(),
         numeric: ndarray::Array2::from_shape_fn((rows, p.numeric.len()), |(i, j)| {
             [f64::NAN, 0.0, 1e6][i] + j as f64
         }),
-        categorical_names: p.categorical.iter().map(|c| c.name.clone()).collect(),
+        categorical_names: p
+            .categorical
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+            .into(),
         categorical: p
             .categorical
             .iter()

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 
 use crate::data;
-use crate::value::cohorts::{cohort_retention, CohortRetention};
+use crate::value::cohorts::{cohort_retention, latest_day, CohortRetention};
 
 /// Flags of `churnguard retention`.
 #[derive(Debug, clap::Args)]
@@ -40,14 +40,7 @@ pub fn retention(args: &RetentionArgs) -> Result<()> {
         .with_context(|| format!("reading the event tables in {}", args.data.display()))?;
     let as_of = match args.as_of {
         Some(d) => epoch_days(d),
-        None => {
-            let latest = |df: &polars::prelude::DataFrame, col: &str| {
-                data::columns::days(df, col)
-                    .map(|v| v.into_iter().flatten().max().unwrap_or(i32::MIN))
-                    .unwrap_or(i32::MIN)
-            };
-            latest(&tables.customers, "signup_date").max(latest(&tables.churn_events, "churn_date"))
-        }
+        None => latest_day(&tables.customers, &tables.churn_events),
     };
     let cohorts = cohort_retention(&tables.customers, &tables.churn_events, as_of, args.periods)?;
     let shown: Vec<&CohortRetention> = cohorts

@@ -610,6 +610,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
         no_promote: false,
         force_promote: false,
         store: store.store.clone(),
+        events: Some(data_dir.clone()),
         truth: Some(data_dir.clone()),
     })?;
 

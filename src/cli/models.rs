@@ -60,6 +60,11 @@ pub struct TrainArgs {
     /// postgres://… (default: churnguard.toml's, or CHURNGUARD_DATABASE_URL).
     #[arg(long)]
     pub store: Option<String>,
+    /// The event-table directory the feature table was built from: the
+    /// report then draws cohort retention by signup month, observed against
+    /// the shifted-beta-geometric projection.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
     /// Generated data directory holding `truth_hazard`: also report the oracle's
     /// ROC-AUC on the same test rows (feature tables of generated data only).
     #[arg(long)]
@@ -307,6 +312,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         } else {
             crate::service::Promotion::IfBetter
         },
+        events: args.events.clone(),
     };
     let neural = crate::neural::NeuralProcess::find();
     let mut out = ProgressOut::new();

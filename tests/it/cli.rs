@@ -194,6 +194,7 @@ fn train_list_predict_evaluate_promote_rollback() {
         "co",
     ]);
     ok(&["features", "--data", "co", "--out", "f.parquet"]);
+    // The event tables beside it: the report draws cohort retention.
     let out = ok(&[
         "train",
         "--data",
@@ -202,11 +203,40 @@ fn train_list_predict_evaluate_promote_rollback() {
         "reg",
         "--families",
         "logistic,tree",
+        "--events",
+        "co",
     ]);
     assert!(
         out.contains("ROC-AUC") && out.contains("champion:"),
         "{out}"
     );
+    let report_path = out
+        .lines()
+        .find_map(|l| l.strip_prefix("training report: "))
+        .expect("the report's path is printed");
+    let report = std::fs::read_to_string(dir.path().join(report_path.trim())).unwrap();
+    assert!(
+        report.contains("<h2>Cohort retention by signup month (as of "),
+        "the report has the cohort section"
+    );
+    assert!(report.contains("projected at 12 months"));
+    // Events that are not there: exit 2, naming them, and nothing saved.
+    let out = churnguard(
+        &[
+            "train",
+            "--data",
+            "f.parquet",
+            "--registry",
+            "reg-missing",
+            "--families",
+            "logistic",
+            "--events",
+            "no-such-dir",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no-such-dir"), "{}", text(&out));
     let list = ok(&["models", "list", "--registry", "reg"]);
     assert_eq!(
         list.lines()

@@ -166,7 +166,7 @@ fn predict_frame_reports_bad_columns_like_the_batch_reader() {
     let model = &report.results[0].model;
     let b = input.batch.select(&[0, 1, 2]);
     let frame = frame_of(&b);
-    let mut numeric = b.numeric_names.clone();
+    let mut numeric = b.numeric_names.to_vec();
     numeric[0] = "nope".into();
     let err = model
         .predict_frame(&frame, "customer_id", &numeric, &b.categorical_names)
@@ -176,7 +176,7 @@ fn predict_frame_reports_bad_columns_like_the_batch_reader() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, want);
-    let mut swapped = b.numeric_names.clone();
+    let mut swapped = b.numeric_names.to_vec();
     swapped.swap(0, 1);
     let err = model
         .predict_frame(&frame, "customer_id", &swapped, &b.categorical_names)

@@ -140,9 +140,9 @@ fn logistic_and_tree_learn_the_generated_churn() {
 fn preprocessing_imputes_scales_and_buckets_unknown_categories() {
     let batch = Batch {
         ids: vec!["a".into(), "b".into(), "c".into()],
-        numeric_names: vec!["x".into()],
+        numeric_names: vec!["x".into()].into(),
         numeric: Array2::from_shape_vec((3, 1), vec![1.0, f64::NAN, 3.0]).unwrap(),
-        categorical_names: vec!["plan".into()],
+        categorical_names: vec!["plan".into()].into(),
         categorical: vec![vec![Some("basic".into()), Some("pro".into()), None]],
     };
     let pre = Preprocessor::fit(&batch).unwrap();
@@ -167,7 +167,7 @@ fn preprocessing_imputes_scales_and_buckets_unknown_categories() {
         "the median imputes to the mean here"
     );
     let mut wrong = batch.clone();
-    wrong.numeric_names = vec!["y".into()];
+    wrong.numeric_names = vec!["y".into()].into();
     assert!(pre
         .transform(&wrong)
         .unwrap_err()

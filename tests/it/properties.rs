@@ -128,9 +128,9 @@ fn batch(rows: &[(f64, f64, u8, bool)]) -> (Batch, Vec<u8>) {
     (
         Batch {
             ids: (0..n).map(|i| i.to_string()).collect(),
-            numeric_names: vec!["a".into(), "b".into()],
+            numeric_names: vec!["a".into(), "b".into()].into(),
             numeric: x,
-            categorical_names: vec!["contract".into()],
+            categorical_names: vec!["contract".into()].into(),
             categorical: vec![cat],
         },
         y,
@@ -173,8 +173,8 @@ proptest! {
     fn the_score_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let schema = churnguard::serve::state::RecordSchema {
             id: "customer_id".into(),
-            numeric: vec!["tenure_days".into()],
-            categorical: vec!["contract".into()],
+            numeric: vec!["tenure_days".into()].into(),
+            categorical: vec!["contract".into()].into(),
             index: [
                 ("customer_id".to_string(), churnguard::serve::state::Slot::Id),
                 ("tenure_days".to_string(), churnguard::serve::state::Slot::Numeric(0)),

@@ -131,8 +131,14 @@ impl RequestIds {
 
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        use std::io::Write;
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        axum::http::HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+        // Formatted on the stack: the header value is the one allocation.
+        let mut id = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut id[..]);
+        write!(cursor, "{}-{n:x}", self.prefix).ok()?;
+        let len = cursor.position() as usize;
+        axum::http::HeaderValue::from_bytes(&id[..len])
             .ok()
             .map(RequestId::new)
     }

@@ -17,11 +17,84 @@ use crate::state::lock;
 #[derive(Debug, Default)]
 struct Ring {
     model: Option<Arc<str>>,
-    numeric_names: Vec<String>,
-    categorical_names: Vec<String>,
+    numeric_names: Arc<[String]>,
+    categorical_names: Arc<[String]>,
     numeric: Vec<VecDeque<f64>>,
-    categorical: Vec<VecDeque<Option<String>>>,
+    /// Categorical values as codes into `levels` (one table per input),
+    /// not as strings: a request then neither allocates a copy of each value
+    /// nor frees an evicted one (which, allocated on another worker thread,
+    /// took the allocator's slow cross-thread path: 5% of a 1-customer
+    /// request's time).
+    categorical: Vec<VecDeque<u32>>,
+    levels: Vec<Levels>,
     scores: VecDeque<f64>,
+}
+
+/// Code of a missing categorical value.
+const MISSING: u32 = u32::MAX;
+
+/// Distinct values kept per categorical input. Beyond it, new values share
+/// one code, read back as [`OVERFLOW_LEVEL`]: a client sending free text
+/// cannot grow the table without bound, and such values are unseen in
+/// training anyway, which is what drift then reports.
+const MAX_LEVELS: usize = 4_096;
+
+/// The value that codes past [`MAX_LEVELS`] read back as.
+const OVERFLOW_LEVEL: &str = "(other values)";
+
+/// The distinct values of one categorical input, in first-seen order.
+#[derive(Debug, Default)]
+struct Levels {
+    values: Vec<Box<str>>,
+    /// Built once an input has more than a few values: a handful are found
+    /// faster by comparing them in turn than by hashing.
+    index: Option<std::collections::HashMap<Box<str>, u32>>,
+}
+
+impl Levels {
+    const SCAN: usize = 16;
+
+    fn code(&mut self, value: Option<&str>) -> u32 {
+        let Some(v) = value else {
+            return MISSING;
+        };
+        let found = match &self.index {
+            Some(index) => index.get(v).copied(),
+            None => self.values.iter().position(|l| &**l == v).map(|i| i as u32),
+        };
+        if let Some(code) = found {
+            return code;
+        }
+        if self.values.len() >= MAX_LEVELS {
+            return MAX_LEVELS as u32;
+        }
+        let code = self.values.len() as u32;
+        self.values.push(v.into());
+        if let Some(index) = &mut self.index {
+            index.insert(v.into(), code);
+        } else if self.values.len() > Self::SCAN {
+            self.index = Some(
+                self.values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| (l.clone(), i as u32))
+                    .collect(),
+            );
+        }
+        code
+    }
+
+    fn value(&self, code: u32) -> Option<String> {
+        match code {
+            MISSING => None,
+            c => Some(
+                self.values
+                    .get(c as usize)
+                    .map_or(OVERFLOW_LEVEL, |l| &**l)
+                    .to_string(),
+            ),
+        }
+    }
 }
 
 /// The recent online rows of the serving model.
@@ -46,16 +119,23 @@ impl OnlineWindow {
             return;
         }
         let mut ring = lock(&self.ring);
-        if ring.model.as_deref() != Some(model)
-            || ring.numeric_names != batch.numeric_names
-            || ring.categorical_names != batch.categorical_names
-        {
+        // A model's inputs are fixed, so its id says whether the ring holds
+        // its rows: the input names are not compared on every request (the
+        // counts are, so a batch of another shape can never index past a
+        // ring).
+        let same_model = ring.model.as_deref() == Some(model)
+            && ring.numeric.len() == batch.numeric_names.len()
+            && ring.categorical.len() == batch.categorical_names.len();
+        if !same_model {
             *ring = Ring {
                 model: Some(Arc::from(model)),
                 numeric_names: batch.numeric_names.clone(),
                 categorical_names: batch.categorical_names.clone(),
                 numeric: vec![VecDeque::new(); batch.numeric_names.len()],
                 categorical: vec![VecDeque::new(); batch.categorical_names.len()],
+                levels: (0..batch.categorical_names.len())
+                    .map(|_| Levels::default())
+                    .collect(),
                 scores: VecDeque::new(),
             };
         }
@@ -67,9 +147,18 @@ impl OnlineWindow {
             column.drain(..over.min(column.len()));
             column.extend(batch.numeric.column(j).iter().skip(skip).copied());
         }
-        for (j, column) in ring.categorical.iter_mut().enumerate() {
+        let Ring {
+            categorical,
+            levels,
+            ..
+        } = &mut *ring;
+        for ((column, levels), values) in categorical
+            .iter_mut()
+            .zip(levels.iter_mut())
+            .zip(&batch.categorical)
+        {
             column.drain(..over.min(column.len()));
-            column.extend(batch.categorical[j].iter().skip(skip).cloned());
+            column.extend(values.iter().skip(skip).map(|v| levels.code(v.as_deref())));
         }
         let scores_over = over.min(ring.scores.len());
         ring.scores.drain(..scores_over);
@@ -110,7 +199,8 @@ impl OnlineWindow {
                 categorical: ring
                     .categorical
                     .iter()
-                    .map(|c| c.iter().cloned().collect())
+                    .zip(&ring.levels)
+                    .map(|(c, levels)| c.iter().map(|&code| levels.value(code)).collect())
                     .collect(),
             };
             (batch, ring.scores.iter().copied().collect::<Vec<f64>>())
@@ -127,9 +217,9 @@ mod tests {
     fn batch(values: &[f64], level: &str) -> Batch {
         Batch {
             ids: vec![String::new(); values.len()],
-            numeric_names: vec!["x".into()],
+            numeric_names: vec!["x".into()].into(),
             numeric: ndarray::Array2::from_shape_vec((values.len(), 1), values.to_vec()).unwrap(),
-            categorical_names: vec!["plan".into()],
+            categorical_names: vec!["plan".into()].into(),
             categorical: vec![vec![Some(level.to_string()); values.len()]],
         }
     }
@@ -169,6 +259,41 @@ mod tests {
         w.push("m2", &batch(&[1.0], "basic"), &[0.1]);
         assert_eq!(w.rows().0, 1);
         assert!(w.drift("m1", &baseline, &config).is_none());
+    }
+
+    #[test]
+    fn categorical_values_read_back_as_sent_and_free_text_is_bounded() {
+        let mut levels = Levels::default();
+        // Past the scan threshold the index takes over; codes stay stable.
+        let sent: Vec<String> = (0..40).map(|i| format!("plan-{i}")).collect();
+        let codes: Vec<u32> = sent.iter().map(|v| levels.code(Some(v))).collect();
+        assert!(levels.index.is_some());
+        for (v, c) in sent.iter().zip(&codes) {
+            assert_eq!(levels.code(Some(v)), *c);
+            assert_eq!(levels.value(*c).as_deref(), Some(v.as_str()));
+        }
+        let missing = levels.code(None);
+        assert_eq!(levels.value(missing), None);
+        // A client sending a new value every time fills the table once.
+        for i in 0..2 * MAX_LEVELS {
+            levels.code(Some(&format!("free text {i}")));
+        }
+        assert_eq!(levels.values.len(), MAX_LEVELS);
+        let late = levels.code(Some("yet another"));
+        assert_eq!(levels.value(late).as_deref(), Some(OVERFLOW_LEVEL));
+        assert_eq!(levels.value(codes[3]).as_deref(), Some("plan-3"));
+
+        // Through the window: what drift sees is what was sent.
+        let w = OnlineWindow::new(10);
+        for level in ["basic", "pro", "basic"] {
+            w.push("m1", &batch(&[1.0], level), &[0.1]);
+        }
+        let ring = lock(&w.ring);
+        let seen: Vec<Option<String>> = ring.categorical[0]
+            .iter()
+            .map(|&c| ring.levels[0].value(c))
+            .collect();
+        assert_eq!(seen, ["basic", "pro", "basic"].map(|v| Some(v.to_string())));
     }
 
     #[test]

@@ -12,7 +12,6 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::state::{ContextField, LoadedModel, RecordSchema, Slot};
-use churnguard_core::health::{Band, Direction};
 use churnguard_core::interventions::InterventionPolicy;
 use churnguard_core::models::Batch;
 use churnguard_core::scoring::{CustomerContext, ScoredCustomer};
@@ -562,7 +561,7 @@ pub struct RecommendedIntervention {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ComponentDto {
     /// `churn_risk`, `engagement`, `satisfaction`, `payment` or `support`.
-    pub component: String,
+    pub component: &'static str,
     /// 0–100, or null when its data is missing.
     pub score: Option<f64>,
     /// Normalised weight in this customer's index.
@@ -577,13 +576,13 @@ pub struct HealthDto {
     /// 0–100.
     pub score: f64,
     /// `green`, `yellow` or `red`.
-    pub band: String,
+    pub band: &'static str,
     /// Weight profile used.
     pub profile: String,
     /// Change since the latest scoring run (null for customers it did not score).
     pub change: Option<f64>,
     /// `up`, `down`, `flat` or `new`.
-    pub direction: String,
+    pub direction: &'static str,
     /// Components; contributions sum to the score (`?detail=full` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<ComponentDto>>,
@@ -615,7 +614,7 @@ pub struct ScoreResult {
     /// Calibrated churn probability within the model's horizon.
     pub churn_probability: f64,
     /// `voluntary` or `involuntary` (null when the model has no churn-type part).
-    pub churn_type: Option<String>,
+    pub churn_type: Option<&'static str>,
     /// P(involuntary | churn) (`?detail=full` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_involuntary: Option<f64>,
@@ -672,14 +671,6 @@ pub struct ScoreResponse {
     pub results: Vec<ScoreResult>,
 }
 
-fn band_name(b: Band) -> String {
-    b.name().to_string()
-}
-
-fn direction_name(d: Direction) -> String {
-    d.name().to_string()
-}
-
 /// The response row of a scored customer, as much of it as `detail` asks.
 pub fn result_of(
     c: ScoredCustomer,
@@ -710,20 +701,20 @@ pub fn result_of(
     ScoreResult {
         customer_id: c.customer_id,
         churn_probability: c.churn_probability,
-        churn_type: c.churn_type.map(|t| t.name().to_string()),
+        churn_type: c.churn_type.map(|t| t.name()),
         p_involuntary: if full { c.p_involuntary } else { None },
         health: HealthDto {
             score: c.health.score,
-            band: band_name(c.health.band),
+            band: c.health.band.name(),
             profile: c.health.profile,
             change: c.trend.change,
-            direction: direction_name(c.trend.direction),
+            direction: c.trend.direction.name(),
             components: full.then(|| {
                 c.health
                     .components
                     .into_iter()
                     .map(|k| ComponentDto {
-                        component: k.component.name().to_string(),
+                        component: k.component.name(),
                         score: k.score,
                         weight: k.weight,
                         contribution: k.contribution,
@@ -768,10 +759,10 @@ pub fn request_schema(schema: &RecordSchema, max_batch: usize) -> serde_json::Va
         schema.id.clone(),
         json!({"type": ["string", "integer"], "description": "customer id"}),
     );
-    for n in &schema.numeric {
+    for n in schema.numeric.iter() {
         properties.insert(n.clone(), json!({"type": ["number", "null"]}));
     }
-    for n in &schema.categorical {
+    for n in schema.categorical.iter() {
         properties.insert(n.clone(), json!({"type": ["string", "null"]}));
     }
     let context = [
@@ -829,8 +820,8 @@ mod tests {
         }
         RecordSchema {
             id: "customer_id".into(),
-            numeric: vec!["tenure".into(), "mrr".into()],
-            categorical: vec!["contract".into()],
+            numeric: vec!["tenure".into(), "mrr".into()].into(),
+            categorical: vec!["contract".into()].into(),
             index,
             mrr_input: Some(1),
             segment_input: None,

@@ -69,9 +69,9 @@ pub struct RecordSchema {
     /// The id field's name.
     pub id: String,
     /// Numeric inputs, in model order.
-    pub numeric: Vec<String>,
+    pub numeric: std::sync::Arc<[String]>,
     /// Categorical inputs, in model order.
-    pub categorical: Vec<String>,
+    pub categorical: std::sync::Arc<[String]>,
     /// Field name to slot.
     pub index: FieldIndex,
     /// The numeric input that doubles as MRR (`mrr` or `MonthlyCharges`).
@@ -123,8 +123,8 @@ impl RecordSchema {
             .collect();
         RecordSchema {
             id: manifest.input.id.clone(),
-            numeric: c.numeric.clone(),
-            categorical: c.categorical.clone(),
+            numeric: c.numeric.as_slice().into(),
+            categorical: c.categorical.as_slice().into(),
             mrr_input: mrr_names
                 .iter()
                 .find_map(|m| c.numeric.iter().position(|n| n == m)),
@@ -137,8 +137,8 @@ impl RecordSchema {
 
     /// The set of input names (numeric and categorical), for schema checks.
     pub fn inputs(&self) -> (Vec<String>, Vec<String>) {
-        let mut n = self.numeric.clone();
-        let mut c = self.categorical.clone();
+        let mut n = self.numeric.to_vec();
+        let mut c = self.categorical.to_vec();
         n.sort();
         c.sort();
         (n, c)

@@ -3,13 +3,15 @@
 //! per origin or fold, the search's leaderboard, the champion against the
 //! current champion, ROC and PR curves, calibration, lift, feature
 //! importance and the boosted family's contribution summary, the tree's
-//! rules). No scripts, no CDN: it opens offline.
+//! rules, and, given the event tables, cohort retention observed against
+//! its projection). No scripts, no CDN: it opens offline.
 
 use std::fmt::Write;
 
 use crate::{ShapSummary, TrainReport};
 use churnguard_core::eval;
 use churnguard_core::models::ChurnModel;
+use churnguard_core::value::cohorts::{CohortRetention, MIN_CUSTOMERS};
 
 const W: f64 = 360.0;
 const H: f64 = 300.0;
@@ -249,6 +251,7 @@ pub fn render(
     dataset: &str,
     ids: &[String],
     comparison: Option<&ChampionComparison>,
+    cohorts: Option<(&str, &[CohortRetention])>,
 ) -> String {
     let mut roc = Vec::new();
     let mut pr = Vec::new();
@@ -488,6 +491,201 @@ pub fn render(
             html.push_str("</table>");
         }
     }
+    if let Some((as_of, cohorts)) = cohorts {
+        html.push_str(&cohort_section(as_of, cohorts));
+    }
     html.push_str("</body></html>\n");
     html
+}
+
+/// Cohorts drawn: the latest six with a fit and more than six observed months.
+const COHORTS_DRAWN: usize = 6;
+
+/// Cohort retention: each signup month's observed survival against its sBG
+/// projection, drawn for the latest cohorts and tabled for all.
+fn cohort_section(as_of: &str, cohorts: &[CohortRetention]) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<h2>Cohort retention by signup month (as of {})</h2><p>The share of each signup month's customers still with us at each monthly anniversary: observed (solid), and projected by the shifted-beta-geometric model fitted to that cohort (dashed; Fader &amp; Hardie 2007). A month counts only once every member has had the chance to reach it. Cohorts under {} customers or with fewer than 2 months observed are listed, not fitted.</p>",
+        esc(as_of),
+        MIN_CUSTOMERS
+    );
+    let drawn: Vec<&CohortRetention> = cohorts
+        .iter()
+        .filter(|c| c.alpha_beta.is_some() && c.survivors.len() > COHORTS_DRAWN)
+        .rev()
+        .take(COHORTS_DRAWN)
+        .collect();
+    if drawn.is_empty() {
+        s.push_str("<p>No cohort has both a fit and more than six observed months yet.</p>");
+    } else {
+        s.push_str(&cohort_chart(&drawn));
+    }
+    s.push_str("<table><tr><th>cohort</th><th>customers</th><th>months observed</th><th>observed share at the last month</th><th>projected there</th><th>projected at 12 months</th><th>at 24 months</th><th>&alpha;</th><th>&beta;</th><th>note</th></tr>");
+    for c in cohorts.iter().rev() {
+        let observed = c.survivors.len().saturating_sub(1);
+        let share = c.survivors.last().copied().unwrap_or(0) as f64 / c.customers.max(1) as f64;
+        let at = |t: usize| {
+            c.projected
+                .get(t)
+                .map_or_else(|| "–".to_string(), |v| format!("{:.1}%", 100.0 * v))
+        };
+        let (a, b) = match c.alpha_beta {
+            Some((a, b)) if a + b > 1e6 => ("∞".to_string(), "∞".to_string()),
+            Some((a, b)) => (format!("{a:.3}"), format!("{b:.3}")),
+            None => ("–".to_string(), "–".to_string()),
+        };
+        let note = match c.alpha_beta {
+            // The fit ran to its boundary: no heterogeneity between members.
+            Some((a, b)) if a + b > 1e6 => {
+                format!("a constant {:.1}% a month", 100.0 * a / (a + b))
+            }
+            _ => c.note.clone().unwrap_or_default(),
+        };
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{observed}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{a}</td><td>{b}</td><td>{}</td></tr>",
+            esc(&c.cohort),
+            c.customers,
+            100.0 * share,
+            at(observed),
+            at(12),
+            at(24),
+            esc(&note)
+        );
+    }
+    s.push_str("</table>");
+    s
+}
+
+/// Observed (solid) and projected (dashed) survival per cohort, months on
+/// the x axis.
+fn cohort_chart(cohorts: &[&CohortRetention]) -> String {
+    let (w, h) = (2.0 * W, H);
+    let months = cohorts
+        .iter()
+        .map(|c| c.projected.len().max(c.survivors.len()))
+        .max()
+        .unwrap_or(2)
+        .max(2)
+        - 1;
+    let sx = |t: usize| PAD + (w - PAD - 70.0) * t as f64 / months as f64;
+    let sy = |v: f64| h - PAD - v.clamp(0.0, 1.0) * (h - PAD - 24.0);
+    let points = |v: &[f64]| {
+        v.iter()
+            .enumerate()
+            .map(|(t, y)| format!("{:.1},{:.1}", sx(t), sy(*y)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<figure><svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="Retention by signup cohort: observed and projected"><title>Retention by signup cohort: observed (solid) and projected (dashed)</title>"##
+    );
+    for k in 0..=4 {
+        let v = f64::from(k) / 4.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{PAD}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{}" font-size="10" text-anchor="end">{:.0}%</text>"##,
+            w - 70.0,
+            PAD - 4.0,
+            sy(v) + 3.0,
+            100.0 * v,
+            y = sy(v)
+        );
+    }
+    for t in (0..=months).step_by(6) {
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{t}m</text>"##,
+            sx(t),
+            h - PAD + 14.0
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="{}" font-size="11" text-anchor="middle">months since signup</text>"##,
+        (w + PAD) / 2.0,
+        h - 8.0
+    );
+    for (i, c) in cohorts.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let observed: Vec<f64> = c
+            .survivors
+            .iter()
+            .map(|n| *n as f64 / c.customers.max(1) as f64)
+            .collect();
+        let _ = write!(
+            s,
+            r##"<polyline fill="none" stroke="{color}" stroke-width="1.5" stroke-dasharray="5 4" points="{}"><title>{}: projected</title></polyline><polyline fill="none" stroke="{color}" stroke-width="2.5" points="{}"><title>{}: observed ({} customers)</title></polyline><text x="{:.1}" y="{:.1}" font-size="10" fill="{color}">{}</text>"##,
+            points(&c.projected),
+            esc(&c.cohort),
+            points(&observed),
+            esc(&c.cohort),
+            c.customers,
+            w - 66.0,
+            sy(*c.projected.last().unwrap_or(&0.0)) + 3.0,
+            esc(&c.cohort)
+        );
+    }
+    s.push_str("</svg></figure>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use churnguard_core::value::sbg;
+
+    /// A cohort of Fader & Hardie's (2007) "regular" customers: the paper's
+    /// survivors and the parameters it publishes (α 0.704, β 1.182).
+    fn paper_cohort(cohort: &str) -> CohortRetention {
+        let survivors = vec![1000, 631, 468, 382, 326, 289, 262, 241];
+        let fit = sbg::fit(&survivors).unwrap();
+        CohortRetention {
+            cohort: cohort.into(),
+            plan: "all".into(),
+            customers: 1000,
+            survivors,
+            alpha_beta: Some((fit.params.alpha, fit.params.beta)),
+            projected: fit.params.survival_curve(24),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_cohort_section_draws_fitted_cohorts_and_tables_every_one() {
+        let young = CohortRetention {
+            cohort: "2024-06".into(),
+            plan: "all".into(),
+            customers: 12,
+            survivors: vec![12, 11],
+            alpha_beta: None,
+            projected: Vec::new(),
+            note: Some("12 customers: too few to fit (at least 20)".into()),
+        };
+        let cohorts = [paper_cohort("2024-01"), paper_cohort("2024-02"), young];
+        let html = cohort_section("2024-07-01", &cohorts);
+        assert!(html.contains("(as of 2024-07-01)"), "{html}");
+        // Two fitted cohorts drawn, observed and projected each.
+        assert_eq!(html.matches("<polyline").count(), 4, "{html}");
+        assert!(html.contains("2024-02: observed (1000 customers)"));
+        // The table: the paper's estimates, the observed share at month 7
+        // (241 of 1000) and the young cohort with its reason.
+        assert!(html.contains("<td>0.704</td><td>1.182</td>"), "{html}");
+        assert!(html.contains("<td>7</td><td>24.1%</td>"), "{html}");
+        assert!(html.contains("too few to fit"));
+        assert_eq!(html.matches("<tr><td>").count(), 3);
+        // Newest first.
+        assert!(html.find("2024-06").unwrap() < html.find("<td>2024-01").unwrap());
+    }
+
+    #[test]
+    fn without_a_fitted_cohort_the_section_says_so() {
+        let html = cohort_section("2024-07-01", &[]);
+        assert!(html.contains("No cohort has both a fit"), "{html}");
+        assert!(!html.contains("<svg"));
+    }
 }

@@ -814,9 +814,9 @@ async fn load_purchases(
         prepared: Prepared {
             batch: Batch {
                 ids: Vec::new(),
-                numeric_names: Vec::new(),
+                numeric_names: Default::default(),
                 numeric: ndarray::Array2::zeros((0, 0)),
-                categorical_names: Vec::new(),
+                categorical_names: Default::default(),
                 categorical: Vec::new(),
             },
             contexts: Vec::new(),
@@ -840,7 +840,7 @@ async fn load_purchases(
 }
 
 /// Months each cohort's retention is projected to (stored with the run).
-const COHORT_PERIODS: u32 = 24;
+pub(crate) const COHORT_PERIODS: u32 = 24;
 
 /// Scores every customer, plans interventions, builds the scorecards and
 /// the summary. Pure: no I/O, the same inputs give the same run.

@@ -42,6 +42,9 @@ pub struct TrainRunRequest {
     pub registry: PathBuf,
     /// Whether the champion may move.
     pub promotion: Promotion,
+    /// The event tables the feature table was built from: the report then
+    /// draws cohort retention, observed against the sBG projection.
+    pub events: Option<PathBuf>,
 }
 
 /// Labelled rows read for training, and what the manifests say of them.
@@ -197,9 +200,46 @@ fn lifetime_curve(
     })))
 }
 
+/// Cohort retention of the customers in `dir`'s event tables (every plan
+/// together), as of the last day the training labels have seen: the latest
+/// snapshot plus the horizon, or the tables' end when earlier (a flat table:
+/// the tables' end). Returns the day as `YYYY-MM-DD` and the cohorts.
+fn training_cohorts(
+    dir: &Path,
+    input: &TrainInput,
+) -> Result<(
+    String,
+    Vec<churnguard_core::value::cohorts::CohortRetention>,
+)> {
+    use churnguard_core::value::cohorts;
+    let tables = data::load_tables(dir, data::LoadOptions::default())?;
+    let end = cohorts::latest_day(&tables.customers, &tables.churn_events);
+    let labels_seen = input
+        .snapshots
+        .as_ref()
+        .and_then(|days| days.iter().max())
+        .map(|&s| s + input.horizon_days as i32);
+    let as_of = labels_seen.map_or(end, |day| day.min(end));
+    let found = cohorts::cohort_retention(
+        &tables.customers,
+        &tables.churn_events,
+        as_of,
+        super::score_run::COHORT_PERIODS,
+    )
+    .map_err(|e| ServiceError::BadRequest(format!("{}: {e}", dir.display())))?;
+    let day = chrono::NaiveDate::from_num_days_from_ce_opt(as_of + 719_163)
+        .map_or_else(|| as_of.to_string(), |d| d.to_string());
+    Ok((day, found.into_iter().filter(|c| c.plan == "all").collect()))
+}
+
 /// Trains, saves every family as a version, and decides the champion.
 pub fn train_run(req: &TrainRunRequest, learners: Learners<'_>) -> Result<TrainRunSummary> {
     let data = read_training_data(&req.data, req.schema.as_deref())?;
+    // Before training: a wrong events folder fails in a second, not after.
+    let cohorts = match &req.events {
+        Some(dir) => Some(training_cohorts(dir, &data.input)?),
+        None => None,
+    };
     let report = churnguard_train::train_with(&data.input, &req.config, learners)?;
     let registry = Registry::open(&req.registry)?;
     let stamp = chrono::Utc::now();
@@ -272,7 +312,15 @@ pub fn train_run(req: &TrainRunRequest, learners: Learners<'_>) -> Result<TrainR
             }
         }
     };
-    let html = report::render(&report, &data.dataset, &ids, Some(&comparison));
+    let html = report::render(
+        &report,
+        &data.dataset,
+        &ids,
+        Some(&comparison),
+        cohorts
+            .as_ref()
+            .map(|(day, c)| (day.as_str(), c.as_slice())),
+    );
     // The rows drift is measured against. Event data: the latest snapshot,
     // the population closest to the one the model will score (training
     // rows pooled over two years would be younger than any current book,

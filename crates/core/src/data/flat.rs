@@ -124,6 +124,16 @@ impl BusinessRoles {
 
     /// `(key, column)` of every role that is set.
     pub fn named(&self) -> Vec<(&'static str, &str)> {
+        self.set().collect()
+    }
+
+    /// Whether `column` plays a role (without collecting them: scoring asks
+    /// this of every reason).
+    pub fn has_column(&self, column: &str) -> bool {
+        self.set().any(|(_, c)| c == column)
+    }
+
+    fn set(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
             ("roles.name", &self.name),
             ("roles.owner", &self.owner),
@@ -136,7 +146,6 @@ impl BusinessRoles {
         ]
         .into_iter()
         .filter_map(|(k, c)| c.as_deref().map(|c| (k, c)))
-        .collect()
     }
 }
 
@@ -171,13 +180,14 @@ pub struct HealthSignal {
     pub count_of: Option<String>,
 }
 
-/// A checked [`HealthSignal`], in the form scoring evaluates.
+/// A checked [`HealthSignal`], in the form scoring evaluates. It borrows
+/// the signal: scoring resolves the rules on every request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SignalRule {
+pub enum SignalRule<'a> {
     /// A numeric input scored linearly from `worst` (0) to `best` (100).
     Linear {
         /// The input.
-        column: String,
+        column: &'a str,
         /// Value worth 0 points.
         worst: f64,
         /// Value worth 100 points.
@@ -186,23 +196,23 @@ pub enum SignalRule {
     /// A categorical input's points per level.
     Levels {
         /// The input.
-        column: String,
+        column: &'a str,
         /// Points per level.
-        points: std::collections::BTreeMap<String, f64>,
+        points: &'a std::collections::BTreeMap<String, f64>,
     },
     /// 100 × the share of `columns` equal to `value`.
     Share {
         /// The inputs.
-        columns: Vec<String>,
+        columns: &'a [String],
         /// The value counted.
-        value: String,
+        value: &'a str,
     },
 }
 
 impl HealthSignal {
     /// The signal's rule; `Err` says what is wrong, for the schema's error.
-    pub fn rule(&self) -> std::result::Result<SignalRule, String> {
-        let what = format!("health signal for `{}`", self.component);
+    pub fn rule(&self) -> std::result::Result<SignalRule<'_>, String> {
+        let what = || format!("health signal for `{}`", self.component);
         match (
             &self.column,
             (self.worst, self.best),
@@ -213,38 +223,41 @@ impl HealthSignal {
             (Some(column), (Some(worst), Some(best)), None, true, None) => {
                 if !(worst.is_finite() && best.is_finite()) || worst == best {
                     return Err(format!(
-                        "{what} on `{column}`: `worst` and `best` must be different finite numbers"
+                        "{} on `{column}`: `worst` and `best` must be different finite numbers",
+                        what()
                     ));
                 }
                 Ok(SignalRule::Linear {
-                    column: column.clone(),
+                    column,
                     worst,
                     best,
                 })
             }
             (Some(column), (None, None), Some(levels), true, None) => {
                 if levels.is_empty() {
-                    return Err(format!("{what} on `{column}`: `levels` is empty"));
+                    return Err(format!("{} on `{column}`: `levels` is empty", what()));
                 }
                 if let Some((level, p)) = levels
                     .iter()
                     .find(|(_, p)| !(0.0..=100.0).contains(*p))
                 {
                     return Err(format!(
-                        "{what} on `{column}`: level `{level}` has {p} points; points are 0–100"
+                        "{} on `{column}`: level `{level}` has {p} points; points are 0–100",
+                        what()
                     ));
                 }
                 Ok(SignalRule::Levels {
-                    column: column.clone(),
-                    points: levels.clone(),
+                    column,
+                    points: levels,
                 })
             }
             (None, (None, None), None, false, Some(value)) => Ok(SignalRule::Share {
-                columns: self.columns.clone(),
-                value: value.clone(),
+                columns: &self.columns,
+                value,
             }),
             _ => Err(format!(
-                "{what}: give `column` with `worst` and `best`, `column` with `levels`, or `columns` with `count_of`"
+                "{}: give `column` with `worst` and `best`, `column` with `levels`, or `columns` with `count_of`",
+                what()
             )),
         }
     }
@@ -364,10 +377,10 @@ impl FlatSchema {
                 }
             };
             match signal.rule().map_err(bad)? {
-                SignalRule::Linear { column, .. } => need(&column, &numeric, "numeric")?,
-                SignalRule::Levels { column, .. } => need(&column, &categorical, "categorical")?,
+                SignalRule::Linear { column, .. } => need(column, &numeric, "numeric")?,
+                SignalRule::Levels { column, .. } => need(column, &categorical, "categorical")?,
                 SignalRule::Share { columns, .. } => {
-                    for column in &columns {
+                    for column in columns {
                         need(column, &categorical, "categorical")?;
                     }
                 }

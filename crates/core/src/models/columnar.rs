@@ -458,9 +458,9 @@ impl FrameInputs {
                 .iter()
                 .map(|v| v.unwrap_or_default().to_string())
                 .collect(),
-            numeric_names: self.numeric_names,
+            numeric_names: self.numeric_names.into(),
             numeric: x,
-            categorical_names: self.categorical_names,
+            categorical_names: self.categorical_names.into(),
             categorical: self
                 .categorical
                 .iter()

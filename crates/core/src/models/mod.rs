@@ -139,12 +139,13 @@ impl std::str::FromStr for Family {
 pub struct Batch {
     /// Row ids, as text.
     pub ids: Vec<String>,
-    /// Names of the numeric inputs.
-    pub numeric_names: Vec<String>,
+    /// Names of the numeric inputs (shared: an online request's batch takes
+    /// them from the model's schema without copying them).
+    pub numeric_names: std::sync::Arc<[String]>,
     /// Numeric inputs, `rows × numeric_names`.
     pub numeric: Array2<f64>,
-    /// Names of the categorical inputs.
-    pub categorical_names: Vec<String>,
+    /// Names of the categorical inputs (shared, as `numeric_names`).
+    pub categorical_names: std::sync::Arc<[String]>,
     /// Categorical inputs, one vector per input.
     pub categorical: Vec<Vec<Option<String>>>,
 }

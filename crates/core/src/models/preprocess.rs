@@ -168,6 +168,15 @@ impl Preprocessor {
 
     /// Checks that a batch has this preprocessor's inputs, in order.
     pub fn check(&self, batch: &Batch) -> Result<()> {
+        // Compared in place first, without collecting: every online
+        // request asks.
+        let numeric = self.numeric.iter().map(|c| c.name.as_str());
+        let categorical = self.categorical.iter().map(|c| c.name.as_str());
+        if numeric.eq(batch.numeric_names.iter().map(String::as_str))
+            && categorical.eq(batch.categorical_names.iter().map(String::as_str))
+        {
+            return Ok(());
+        }
         let expect_num: Vec<&str> = self.numeric.iter().map(|c| c.name.as_str()).collect();
         let expect_cat: Vec<&str> = self.categorical.iter().map(|c| c.name.as_str()).collect();
         let got_num: Vec<&str> = batch.numeric_names.iter().map(String::as_str).collect();

@@ -321,7 +321,7 @@ impl ScoredCustomer {
 const PARALLEL_FROM: usize = 4 * 1024;
 
 /// A flat schema's health signal with its columns found in the batch.
-enum BatchSignal {
+enum BatchSignal<'a> {
     Linear {
         component: Component,
         column: usize,
@@ -331,17 +331,17 @@ enum BatchSignal {
     Levels {
         component: Component,
         column: usize,
-        points: std::collections::BTreeMap<String, f64>,
+        points: &'a std::collections::BTreeMap<String, f64>,
     },
     Share {
         component: Component,
         columns: Vec<usize>,
-        value: String,
+        value: &'a str,
     },
 }
 
-impl BatchSignal {
-    fn resolve(signal: &flat::HealthSignal, batch: &Batch) -> Result<BatchSignal> {
+impl<'a> BatchSignal<'a> {
+    fn resolve(signal: &'a flat::HealthSignal, batch: &Batch) -> Result<BatchSignal<'a>> {
         let missing = |column: &str| ScoringError::MissingInput {
             column: column.to_string(),
         };
@@ -371,13 +371,13 @@ impl BatchSignal {
                     best,
                 } => BatchSignal::Linear {
                     component,
-                    column: numeric(&column)?,
+                    column: numeric(column)?,
                     worst,
                     best,
                 },
                 flat::SignalRule::Levels { column, points } => BatchSignal::Levels {
                     component,
-                    column: categorical(&column)?,
+                    column: categorical(column)?,
                     points,
                 },
                 flat::SignalRule::Share { columns, value } => BatchSignal::Share {
@@ -422,14 +422,15 @@ impl BatchSignal {
                 columns,
                 value,
             } => {
-                let known: Vec<&str> = columns
+                let (mut known, mut hits) = (0usize, 0usize);
+                for v in columns
                     .iter()
                     .filter_map(|&c| batch.categorical[c][i].as_deref())
-                    .collect();
-                (!known.is_empty()).then(|| {
-                    let hits = known.iter().filter(|v| **v == value.as_str()).count();
-                    (*component, 100.0 * hits as f64 / known.len() as f64)
-                })
+                {
+                    known += 1;
+                    hits += usize::from(v == *value);
+                }
+                (known > 0).then(|| (*component, 100.0 * hits as f64 / known as f64))
             }
         }
     }
@@ -439,10 +440,10 @@ impl BatchSignal {
 const DAYS_PER_MONTH: f64 = 30.4375;
 
 /// Column positions of the health inputs in a batch.
-struct HealthColumns {
+struct HealthColumns<'a> {
     /// Tenure's column and the factor that makes it days.
     tenure: Option<(usize, f64)>,
-    signals: Vec<BatchSignal>,
+    signals: Vec<BatchSignal<'a>>,
     sessions_per_seat: Option<usize>,
     usage_trend: Option<usize>,
     features_adopted: Option<usize>,
@@ -455,8 +456,8 @@ struct HealthColumns {
     open: Option<usize>,
 }
 
-impl HealthColumns {
-    fn of(batch: &Batch, input: Option<&flat::FlatSchema>) -> Result<HealthColumns> {
+impl<'a> HealthColumns<'a> {
+    fn of(batch: &Batch, input: Option<&'a flat::FlatSchema>) -> Result<HealthColumns<'a>> {
         let find = |name: &str| batch.numeric_names.iter().position(|n| n == name);
         let roles = input.map(|s| &s.roles);
         let tenure = find("tenure_days")

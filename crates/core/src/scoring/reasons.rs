@@ -39,20 +39,16 @@ pub fn is_lever(feature: &str, input: Option<&FlatSchema>) -> bool {
     if CONTEXT.contains(&feature) {
         return false;
     }
-    !input.is_some_and(|s| s.roles.named().iter().any(|(_, c)| *c == feature))
+    !input.is_some_and(|s| s.roles.has_column(feature))
 }
 
 /// Reorders the first [`LEVER_WINDOW`] reasons (strongest first) so levers
 /// lead, keeping each group's order, then keeps `keep` of them.
 pub fn levers_first(reasons: &mut Vec<Reason>, keep: usize, input: Option<&FlatSchema>) {
     let window = reasons.len().min(LEVER_WINDOW);
-    let head: Vec<Reason> = reasons.drain(..window).collect();
-    let (levers, context): (Vec<Reason>, Vec<Reason>) =
-        head.into_iter().partition(|r| is_lever(&r.feature, input));
-    let rest = std::mem::take(reasons);
-    reasons.extend(levers);
-    reasons.extend(context);
-    reasons.extend(rest);
+    // A stable sort of a few elements: in place, no allocation (this runs
+    // for every scored customer).
+    reasons[..window].sort_by_key(|r| !is_lever(&r.feature, input));
     reasons.truncate(keep);
 }
 

@@ -127,6 +127,17 @@ pub fn cohort_retention(
         .collect())
 }
 
+/// The day the tables end (days since 1970-01-01): the latest signup or
+/// churn date in them, the default as-of day of cohort counts.
+pub fn latest_day(customers: &DataFrame, churn_events: &DataFrame) -> i32 {
+    let latest = |df: &DataFrame, col: &str| {
+        columns::days(df, col)
+            .map(|v| v.into_iter().flatten().max().unwrap_or(i32::MIN))
+            .unwrap_or(i32::MIN)
+    };
+    latest(customers, "signup_date").max(latest(churn_events, "churn_date"))
+}
+
 fn month_last_day(date: chrono::NaiveDate) -> i32 {
     use chrono::Datelike;
     let (y, m) = if date.month() == 12 {
