@@ -227,8 +227,7 @@ fn training_cohorts(
         super::score_run::COHORT_PERIODS,
     )
     .map_err(|e| ServiceError::BadRequest(format!("{}: {e}", dir.display())))?;
-    let day = chrono::NaiveDate::from_num_days_from_ce_opt(as_of + 719_163)
-        .map_or_else(|| as_of.to_string(), |d| d.to_string());
+    let day = data::schema::date_from_days(as_of).to_string();
     Ok((day, found.into_iter().filter(|c| c.plan == "all").collect()))
 }
 
