@@ -218,7 +218,10 @@ def snapshot_frame(t, s, end):
     df["snapshot_date"] = s
     df["tenure_days"] = (s - df["signup_date"]).astype(np.int32)
     df["mrr_change_90d"] = df["mrr"] - df["mrr_90d_ago"].fillna(df["mrr_initial"])
-    df["recency_days"] = (s - df["last_active_day"].fillna(df["signup_date"])).astype(np.int32)
+    # Whole weeks since the last active week's end (as churnguard: the
+    # snapshot's weekday must not shift every active customer's recency).
+    since_active = (s - df["last_active_day"]) // 7 * 7
+    df["recency_days"] = since_active.fillna(s - df["signup_date"]).astype(np.int32)
     df["label_observed"] = observed
     if observed:
         hit = df["churn_date"].notna() & (df["churn_date"] <= s + H)

@@ -302,6 +302,52 @@ fn feature_values_match_a_hand_computation() {
     assert!((get("usage_trend") - trend).abs() < 1e-9);
 }
 
+/// Usage arrives by week, so an active customer's recency is counted in
+/// whole weeks: a snapshot one weekday later (no new week available) must
+/// not age every active customer by a day. It did, and a fresh company
+/// scored on another weekday than its training snapshots showed
+/// `recency_days` drifting with PSI 8–12.
+#[test]
+fn recency_of_active_customers_does_not_move_with_the_snapshots_weekday() {
+    let t = &small_company().tables;
+    // Tuesday and Wednesday: the week that ended on Sunday is the latest
+    // available at both.
+    let recency = |snapshot: &str| -> HashMap<i64, (i32, i32)> {
+        let table = build_features(
+            t,
+            &FeatureParams {
+                snapshots: vec![snapshot.parse().unwrap()],
+                horizon_days: 90,
+            },
+        )
+        .unwrap();
+        let ids = table.column("customer_id").unwrap().i64().unwrap().clone();
+        let r = table.column("recency_days").unwrap().i32().unwrap().clone();
+        let tenure = table.column("tenure_days").unwrap().i32().unwrap().clone();
+        ids.into_no_null_iter()
+            .zip(r.into_no_null_iter())
+            .zip(tenure.into_no_null_iter())
+            .map(|((id, r), tenure)| (id, (r, tenure)))
+            .collect()
+    };
+    let tuesday = recency("2024-05-07");
+    let wednesday = recency("2024-05-08");
+    let mut active = 0;
+    for (id, (r, tenure)) in &tuesday {
+        let Some((r2, _)) = wednesday.get(id) else {
+            continue;
+        };
+        // Never active: recency is the tenure, which does move a day.
+        if r == tenure {
+            continue;
+        }
+        active += 1;
+        assert_eq!(r % 7, 0, "customer {id}: recency {r} is not whole weeks");
+        assert_eq!(r, r2, "customer {id}: recency moved with the weekday");
+    }
+    assert!(active > 100, "only {active} active customers compared");
+}
+
 #[test]
 fn schema_lists_every_output_column() {
     let t = &small_company().tables;

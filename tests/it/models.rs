@@ -474,3 +474,45 @@ fn bad_training_config_names_the_key() {
         "the example shows the defaults"
     );
 }
+
+/// On a flat table the boosted family's folds stop early, and the saved
+/// model is then fitted on every training row for the folds' number of
+/// rounds (no tenth set aside to stop on); on event data the last origin's
+/// model keeps its early stopping. A protocol that still set rows aside, or
+/// ignored the folds' rounds, fails here.
+#[test]
+fn boosted_trees_on_a_flat_table_are_refitted_on_every_training_row_for_the_folds_rounds() {
+    let Some((_, input)) = telco() else { return };
+    let report = train(&input, &config(&[Family::Gbdt])).unwrap();
+    let r = &report.results[0];
+    let ChurnModel::Gbdt(m) = &r.model.model else {
+        panic!("not a gbdt: {:?}", r.model.family());
+    };
+    let chosen = churnguard::models::GbdtParams::default();
+    assert_eq!(m.params.early_stopping_rounds, 0);
+    assert_eq!(
+        m.validation_logloss, None,
+        "nothing was set aside to stop on"
+    );
+    assert_eq!(m.trees.len(), m.params.n_trees);
+    // Telco's folds stop well before the configured most (about 80–100
+    // rounds); the final count follows them.
+    assert!(
+        (20..chosen.n_trees).contains(&m.trees.len()),
+        "{} trees",
+        m.trees.len()
+    );
+    assert_eq!(r.hyperparameters["n_trees"], m.trees.len());
+    assert_eq!(r.hyperparameters["early_stopping_rounds"], 0);
+    eprintln!(
+        "telco gbdt: {} trees refitted on every training row",
+        m.trees.len()
+    );
+
+    let report = train(&generated_input(), &config(&[Family::Gbdt])).unwrap();
+    let ChurnModel::Gbdt(m) = &report.results[0].model.model else {
+        panic!("not a gbdt");
+    };
+    assert_eq!(m.params.early_stopping_rounds, chosen.early_stopping_rounds);
+    assert!(m.validation_logloss.is_some());
+}

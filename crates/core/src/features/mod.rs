@@ -111,7 +111,7 @@ pub const FEATURES: &[FeatureDoc] = &[
     f("upgrades", "u32", Role::Numeric, "upgrades since signup"),
     f("downgrades", "u32", Role::Numeric, "downgrades since signup"),
     f("downgrades_90d", "u32", Role::Numeric, "downgrades in the last 90 days"),
-    f("recency_days", "i32", Role::Numeric, "days since the end of the last week with a session (tenure if never active)"),
+    f("recency_days", "i32", Role::Numeric, "days since the end of the last week with a session, in whole weeks (0: active last week; tenure if never active)"),
     f("sessions_30d", "i64", Role::Numeric, "sessions in the last 4 complete weeks (28 days)"),
     f("sessions_prev_30d", "i64", Role::Numeric, "sessions in the 4 complete weeks before those"),
     f("sessions_90d", "i64", Role::Numeric, "sessions in the last 13 complete weeks (91 days): frequency"),
@@ -578,7 +578,16 @@ fn snapshot_frame(t: &Tables, history: &UsageHistory, s: i32, h: i32, data_end: 
         zero_u32("late_payments_90d"),
         zero_f64("monetary_90d"),
         (col("mrr") - col("mrr_90d_ago").fill_null(col("mrr_initial"))).alias("mrr_change_90d"),
-        (lit(s) - col("last_active_day").fill_null(col("signup_day"))).alias("recency_days"),
+        // Whole weeks, in days: usage arrives by week, so counting days from
+        // the last week's end would add the snapshot's weekday (0–6) to
+        // every active customer, and a snapshot on another weekday than
+        // training's would look like drift (PSI 8 on a fresh company).
+        when(col("last_active_day").is_not_null())
+            // Never negative (a week counts once available), so the
+            // remainder rounds down to a whole week.
+            .then((lit(s) - col("last_active_day")) - (lit(s) - col("last_active_day")) % lit(7i32))
+            .otherwise(lit(s) - col("signup_day"))
+            .alias("recency_days"),
         lit(observed).alias("label_observed"),
         churned.alias("churned"),
         churn_type.alias("churn_type"),

@@ -17,6 +17,8 @@
 //! no row-major copy). Large inputs are split into row chunks scored on
 //! rayon's pool; small ones (online requests) stay on the calling thread.
 
+use std::sync::{Arc, OnceLock};
+
 use ndarray::Array2;
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -68,6 +70,15 @@ fn z_score(c: &super::preprocess::NumericColumn, v: f64) -> f64 {
 pub struct Linear<'a> {
     pre: &'a Preprocessor,
     model: &'a LogisticModel,
+    layout: Arc<Layout>,
+}
+
+/// Where each raw input's coefficients sit, and each input's term at the
+/// training means; depends only on the model and its preprocessing.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    /// The preprocessing's width it was laid out for.
+    width: usize,
     /// Per categorical input, the index of its first level's coefficient.
     offsets: Vec<usize>,
     /// Per raw input, its term at the training means (the sum over its
@@ -76,17 +87,8 @@ pub struct Linear<'a> {
     expected: Vec<f64>,
 }
 
-impl<'a> Linear<'a> {
-    /// Lays out `model`, whose coefficients follow `pre`'s transformed columns.
-    /// Errors when the widths differ (a model that does not fit its preprocessing).
-    pub fn new(pre: &'a Preprocessor, model: &'a LogisticModel) -> Result<Linear<'a>> {
-        if model.coefficients.len() != pre.width() {
-            return Err(ModelError::SchemaMismatch(format!(
-                "logistic model has {} coefficients for {} inputs",
-                model.coefficients.len(),
-                pre.width()
-            )));
-        }
+impl Layout {
+    fn new(pre: &Preprocessor, model: &LogisticModel) -> Layout {
         let mut offsets = Vec::with_capacity(pre.categorical.len());
         let mut offset = pre.numeric.len();
         for c in &pre.categorical {
@@ -99,12 +101,67 @@ impl<'a> Linear<'a> {
                 expected[src] += model.coefficients[col] * model.column_means[col];
             }
         }
-        Ok(Linear {
-            pre,
-            model,
+        Layout {
+            width: pre.width(),
             offsets,
             expected,
-        })
+        }
+    }
+
+    fn fits(&self, pre: &Preprocessor) -> bool {
+        self.width == pre.width()
+            && self.offsets.len() == pre.categorical.len()
+            && self.expected.len() == pre.numeric.len() + pre.categorical.len()
+    }
+}
+
+/// A logistic model's [`Layout`], prepared once (see `LogisticModel`'s
+/// field); clones start empty and every cache compares equal.
+#[derive(Default)]
+pub(crate) struct LayoutCache(OnceLock<Arc<Layout>>);
+
+impl Clone for LayoutCache {
+    fn clone(&self) -> Self {
+        LayoutCache::default()
+    }
+}
+
+impl PartialEq for LayoutCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LayoutCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LayoutCache")
+    }
+}
+
+impl<'a> Linear<'a> {
+    /// Lays out `model`, whose coefficients follow `pre`'s transformed columns
+    /// (once per model: later calls reuse the layout).
+    /// Errors when the widths differ (a model that does not fit its preprocessing).
+    pub fn new(pre: &'a Preprocessor, model: &'a LogisticModel) -> Result<Linear<'a>> {
+        if model.coefficients.len() != pre.width() {
+            return Err(ModelError::SchemaMismatch(format!(
+                "logistic model has {} coefficients for {} inputs",
+                model.coefficients.len(),
+                pre.width()
+            )));
+        }
+        let cached = model
+            .layout
+            .0
+            .get_or_init(|| Arc::new(Layout::new(pre, model)));
+        // The same model under another preprocessing (never in a fitted
+        // model) is laid out afresh rather than read wrongly.
+        let layout = if cached.fits(pre) {
+            Arc::clone(cached)
+        } else {
+            Arc::new(Layout::new(pre, model))
+        };
+        Ok(Linear { pre, model, layout })
     }
 
     /// The log-odds term of numeric input `j` at value `v`.
@@ -117,7 +174,7 @@ impl<'a> Linear<'a> {
     #[inline]
     fn level_term(&self, c: usize, code: usize) -> f64 {
         // `1.0 ×` as in the dense product: the same rounding (none).
-        1.0 * self.model.coefficients[self.offsets[c] + code]
+        1.0 * self.model.coefficients[self.layout.offsets[c] + code]
     }
 
     /// The uncalibrated probability from the sum of the terms.
@@ -276,7 +333,7 @@ impl FittedModel {
                     }
                     t.probability(acc)
                 });
-                for ((c, t), e) in s.centred.iter_mut().zip(&s.terms).zip(&lin.expected) {
+                for ((c, t), e) in s.centred.iter_mut().zip(&s.terms).zip(&lin.layout.expected) {
                     *c = t - e;
                 }
                 top_k(&s.centred, k, &mut s.order);

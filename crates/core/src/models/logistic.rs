@@ -103,6 +103,12 @@ pub struct LogisticModel {
     /// kept, which then explain against zero.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub column_means: Vec<f64>,
+    /// The coefficients laid out over raw inputs, prepared on the first
+    /// prediction (never serialized; a clone starts without): online
+    /// scoring of one customer would otherwise lay them out again for each
+    /// request. Edit the coefficients only before predicting.
+    #[serde(skip)]
+    pub(crate) layout: super::columnar::LayoutCache,
 }
 
 /// The weight of a churner under `balanced`: negatives / positives, rounded,
@@ -151,6 +157,7 @@ impl LogisticModel {
                     intercept,
                     coefficients,
                     column_means: Vec::new(),
+                    layout: Default::default(),
                 }
             }
             Solver::Lbfgs => Self::fit_lbfgs(x, y, positives, params)?,
@@ -201,6 +208,7 @@ impl LogisticModel {
             intercept: sign * fitted.intercept(),
             coefficients: fitted.params().iter().map(|w| sign * w).collect(),
             column_means: Vec::new(),
+            layout: Default::default(),
         })
     }
 

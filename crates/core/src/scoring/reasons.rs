@@ -46,9 +46,21 @@ pub fn is_lever(feature: &str, input: Option<&FlatSchema>) -> bool {
 /// lead, keeping each group's order, then keeps `keep` of them.
 pub fn levers_first(reasons: &mut Vec<Reason>, keep: usize, input: Option<&FlatSchema>) {
     let window = reasons.len().min(LEVER_WINDOW);
-    // A stable sort of a few elements: in place, no allocation (this runs
-    // for every scored customer).
-    reasons[..window].sort_by_key(|r| !is_lever(&r.feature, input));
+    // A stable partition of a few elements, in place and without
+    // allocation (this runs for every scored customer), asking once per
+    // reason whether it is a lever rather than at every comparison.
+    let mut lever = [false; LEVER_WINDOW];
+    for (flag, r) in lever.iter_mut().zip(&reasons[..window]) {
+        *flag = is_lever(&r.feature, input);
+    }
+    for i in 1..window {
+        let mut j = i;
+        while j > 0 && lever[j] && !lever[j - 1] {
+            reasons.swap(j - 1, j);
+            lever.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     reasons.truncate(keep);
 }
 
@@ -61,10 +73,12 @@ fn plural(n: f64, one: &str, many: &str) -> String {
 /// `None` for an input without one (or a missing value).
 fn phrase(feature: &str, value: &str) -> Option<String> {
     let text = || Some(value.to_string());
-    let v: Option<f64> = value.parse().ok().filter(|v: &f64| v.is_finite());
+    // Parsed only by the templates that read a number (a flat table's
+    // inputs have none).
+    let v = || value.parse::<f64>().ok().filter(|v| v.is_finite());
     Some(match feature {
         "usage_trend" => {
-            let change = 100.0 * (v?.exp() - 1.0);
+            let change = 100.0 * (v()?.exp() - 1.0);
             if change.abs() < 0.5 {
                 "usage flat over the last 4 weeks".into()
             } else {
@@ -77,13 +91,16 @@ fn phrase(feature: &str, value: &str) -> Option<String> {
         }
         "payment_failures_90d" => format!(
             "{} in 90 days",
-            plural(v?, "failed payment", "failed payments")
+            plural(v()?, "failed payment", "failed payments")
         ),
         "late_payments_90d" => {
-            format!("{} in 90 days", plural(v?, "late payment", "late payments"))
+            format!(
+                "{} in 90 days",
+                plural(v()?, "late payment", "late payments")
+            )
         }
         "last_nps" => {
-            let n = v?;
+            let n = v()?;
             let kind = if n <= 6.0 {
                 "detractor"
             } else if n <= 8.0 {
@@ -93,32 +110,38 @@ fn phrase(feature: &str, value: &str) -> Option<String> {
             };
             format!("NPS {n:.0}, {kind}")
         }
-        "last_csat" => format!("CSAT {:.0} of 5", v?),
-        "survey_response_rate" => format!("answers {:.0}% of surveys", 100.0 * v?),
+        "last_csat" => format!("CSAT {:.0} of 5", v()?),
+        "survey_response_rate" => format!("answers {:.0}% of surveys", 100.0 * v()?),
         "tickets_90d" => format!(
             "{} in 90 days",
-            plural(v?, "support ticket", "support tickets")
+            plural(v()?, "support ticket", "support tickets")
         ),
         "severe_tickets_90d" => format!(
             "{} in 90 days",
-            plural(v?, "severe ticket", "severe tickets")
+            plural(v()?, "severe ticket", "severe tickets")
         ),
-        "open_tickets" => format!("{} still open", plural(v?, "ticket", "tickets")),
-        "resolution_hours_90d" => format!("tickets took {:.0} hours to resolve on average", v?),
-        "recency_days" => format!("no session for {}", plural(v?, "day", "days")),
-        "sessions_30d" => format!("{} in the last 4 weeks", plural(v?, "session", "sessions")),
+        "open_tickets" => format!("{} still open", plural(v()?, "ticket", "tickets")),
+        "resolution_hours_90d" => format!("tickets took {:.0} hours to resolve on average", v()?),
+        "recency_days" => format!("no session for {}", plural(v()?, "day", "days")),
+        "sessions_30d" => format!(
+            "{} in the last 4 weeks",
+            plural(v()?, "session", "sessions")
+        ),
         "sessions_prev_30d" => format!(
             "{} in the 4 weeks before",
-            plural(v?, "session", "sessions")
+            plural(v()?, "session", "sessions")
         ),
-        "sessions_90d" => format!("{} in the last 13 weeks", plural(v?, "session", "sessions")),
-        "sessions_per_seat_30d" => format!("{:.1} sessions per seat in the last 4 weeks", v?),
-        "active_weeks_90d" => format!("active in {:.0} of the last 13 weeks", v?),
-        "active_users_30d" => format!("{:.1} weekly active users", v?),
-        "minutes_90d" => format!("{:.0} minutes of use in the last 13 weeks", v?),
-        "features_adopted" => format!("uses {:.0} of 12 product features", v?),
+        "sessions_90d" => format!(
+            "{} in the last 13 weeks",
+            plural(v()?, "session", "sessions")
+        ),
+        "sessions_per_seat_30d" => format!("{:.1} sessions per seat in the last 4 weeks", v()?),
+        "active_weeks_90d" => format!("active in {:.0} of the last 13 weeks", v()?),
+        "active_users_30d" => format!("{:.1} weekly active users", v()?),
+        "minutes_90d" => format!("{:.0} minutes of use in the last 13 weeks", v()?),
+        "features_adopted" => format!("uses {:.0} of 12 product features", v()?),
         "mrr_change_90d" => {
-            let d = v?;
+            let d = v()?;
             if d == 0.0 {
                 "MRR unchanged in 90 days".into()
             } else {
@@ -129,21 +152,21 @@ fn phrase(feature: &str, value: &str) -> Option<String> {
                 )
             }
         }
-        "downgrades_90d" => format!("{} in 90 days", plural(v?, "downgrade", "downgrades")),
-        "days_to_renewal" => format!("renewal in {}", plural(v?, "day", "days")),
+        "downgrades_90d" => format!("{} in 90 days", plural(v()?, "downgrade", "downgrades")),
+        "days_to_renewal" => format!("renewal in {}", plural(v()?, "day", "days")),
         "renewal_within_90d" => {
-            if v? >= 0.5 {
+            if v()? >= 0.5 {
                 "renewal within 90 days".into()
             } else {
                 "no renewal within 90 days".into()
             }
         }
-        "seats" => plural(v?, "licensed seat", "licensed seats"),
-        "mrr" => format!("MRR {:.0}", v?),
-        "tenure_days" => format!("customer for {}", plural(v?, "day", "days")),
-        "monetary_90d" => format!("{:.0} paid in 90 days", v?),
-        "upgrades" => format!("{} since signup", plural(v?, "upgrade", "upgrades")),
-        "downgrades" => format!("{} since signup", plural(v?, "downgrade", "downgrades")),
+        "seats" => plural(v()?, "licensed seat", "licensed seats"),
+        "mrr" => format!("MRR {:.0}", v()?),
+        "tenure_days" => format!("customer for {}", plural(v()?, "day", "days")),
+        "monetary_90d" => format!("{:.0} paid in 90 days", v()?),
+        "upgrades" => format!("{} since signup", plural(v()?, "upgrade", "upgrades")),
+        "downgrades" => format!("{} since signup", plural(v()?, "downgrade", "downgrades")),
         "plan" => format!("{} plan", text()?),
         "contract" => format!("{} contract", text()?),
         "region" => format!("region {}", text()?),
@@ -161,16 +184,29 @@ pub fn reason_text(r: &Reason) -> String {
     } else {
         "lowers risk"
     };
-    match phrase(&r.feature, &r.value) {
-        Some(p) => format!("{p} ({direction})"),
+    // Built by appending rather than `format!`: online scoring writes this
+    // for every reason of every answer.
+    let mut text = match phrase(&r.feature, &r.value) {
+        Some(p) => p,
         None => {
-            let meaning = crate::features::FEATURES
+            let mut text = String::with_capacity(r.feature.len() + r.value.len() + 16);
+            match crate::features::FEATURES
                 .iter()
                 .find(|f| f.name == r.feature)
-                .map_or_else(|| r.feature.replace('_', " "), |f| f.meaning.to_string());
-            format!("{meaning}: {} ({direction})", r.value)
+            {
+                Some(f) => text.push_str(f.meaning),
+                None if r.feature.contains('_') => text.push_str(&r.feature.replace('_', " ")),
+                None => text.push_str(&r.feature),
+            }
+            text.push_str(": ");
+            text.push_str(&r.value);
+            text
         }
-    }
+    };
+    text.push_str(" (");
+    text.push_str(direction);
+    text.push(')');
+    text
 }
 
 #[cfg(test)]
