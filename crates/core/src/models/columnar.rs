@@ -17,12 +17,13 @@
 //! no row-major copy). Large inputs are split into row chunks scored on
 //! rayon's pool; small ones (online requests) stay on the calling thread.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use ndarray::Array2;
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use super::prepared::Prepared;
 use super::preprocess::{Preprocessor, MAX_Z, MISSING};
 use super::{format_number, Batch, BatchScores, ChurnModel, FittedModel, LogisticModel};
 use super::{ModelError, Reason, Result};
@@ -117,26 +118,8 @@ impl Layout {
 
 /// A logistic model's [`Layout`], prepared once (see `LogisticModel`'s
 /// field); clones start empty and every cache compares equal.
-#[derive(Default)]
-pub(crate) struct LayoutCache(OnceLock<Arc<Layout>>);
-
-impl Clone for LayoutCache {
-    fn clone(&self) -> Self {
-        LayoutCache::default()
-    }
-}
-
-impl PartialEq for LayoutCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for LayoutCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LayoutCache")
-    }
-}
+#[derive(Default, Clone, PartialEq, Debug)]
+pub(crate) struct LayoutCache(Prepared<Arc<Layout>>);
 
 impl<'a> Linear<'a> {
     /// Lays out `model`, whose coefficients follow `pre`'s transformed columns

@@ -11,6 +11,7 @@ pub mod explain;
 pub mod gbdt;
 pub mod logistic;
 pub mod neural;
+mod prepared;
 pub mod preprocess;
 pub mod tree;
 

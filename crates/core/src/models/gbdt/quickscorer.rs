@@ -20,17 +20,18 @@
 //! in the same tree order. Trees with more than 64 leaves do not fit a
 //! `u64` and keep the walk.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::binning::category_code;
 use super::tree::Tree;
+use crate::models::prepared::Prepared;
 
 /// A model's QuickScorer, prepared once on first use and shared by every
 /// prediction after it; `None` inside when the trees do not fit it. It
 /// compares equal to any other and clones empty, so it never changes what
 /// a model is.
-#[derive(Default)]
-pub(crate) struct ScorerCache(OnceLock<Option<Arc<QuickScorer>>>);
+#[derive(Default, Clone, PartialEq, Debug)]
+pub(crate) struct ScorerCache(Prepared<Option<Arc<QuickScorer>>>);
 
 impl ScorerCache {
     /// The scorer for `trees`, prepared on the first call.
@@ -39,24 +40,6 @@ impl ScorerCache {
             .get_or_init(|| QuickScorer::new(trees, categorical).map(Arc::new))
             .as_deref()
             .filter(|q| q.leaf_offsets.len() == trees.len())
-    }
-}
-
-impl Clone for ScorerCache {
-    fn clone(&self) -> Self {
-        ScorerCache::default()
-    }
-}
-
-impl PartialEq for ScorerCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for ScorerCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ScorerCache")
     }
 }
 
