@@ -24,10 +24,15 @@
 //! | gbdt | `min_data_in_leaf` | 5 … 200 (log) |
 //! | gbdt | `lambda_l2` | 0.001 … 30 (log) |
 //! | gbdt | `feature_fraction`, `bagging_fraction` | 0.5 … 1 |
+//! | gbdt | `max_bins` | 31, 63, 127, 255 |
 //! | neural | `hidden` | [64], [64, 32], [128, 64], [256, 128] |
 //! | neural | `dropout` | 0 … 0.5 |
 //! | neural | `learning_rate` | 3e-4 … 1e-2 (log) |
 //! | neural | `batch_size` | 128, 256, 512 |
+//!
+//! `max_bins` is searched rather than lowered by default: fewer bins
+//! regularise, and 64 raised generated data's test ROC-AUC by 0.002 while
+//! lowering the credit-card churners' by 0.0005.
 
 use std::time::Instant;
 
@@ -140,6 +145,9 @@ fn draw(base: &Settings, rng: &mut ChaCha8Rng) -> Settings {
             p.lambda_l2 = log_uniform(rng, 1e-3, 30.0);
             p.feature_fraction = rng.gen_range(0.5..=1.0);
             p.bagging_fraction = rng.gen_range(0.5..=1.0);
+            p.max_bins = [31, 63, 127, 255][rng.gen_range(0..4)];
+            // A categorical column's own bins come out of the same budget.
+            p.cat_max_levels = p.cat_max_levels.min(p.max_bins);
             p.n_trees = p.n_trees.max(1000);
             Settings::Gbdt(p)
         }
@@ -237,4 +245,25 @@ pub fn search(
     trials.sort_by(|a, b| b.roc_auc.total_cmp(&a.roc_auc));
     let best = trials[0].settings.clone();
     Ok((best, trials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use churnguard_core::models::gbdt::GbdtParams;
+
+    #[test]
+    fn every_drawn_gbdt_setting_is_valid() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let base = Settings::Gbdt(GbdtParams::default());
+        let mut bins = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let Settings::Gbdt(p) = draw(&base, &mut rng) else {
+                panic!("a gbdt draw")
+            };
+            p.check().unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            bins.insert(p.max_bins);
+        }
+        assert_eq!(bins.into_iter().collect::<Vec<_>>(), vec![31, 63, 127, 255]);
+    }
 }

@@ -94,7 +94,7 @@ impl BinMapper {
             }
         }
         BinMapper::Numeric {
-            upper_edges: greedy_upper_edges(&distinct, max_bins),
+            upper_edges: upper_edges(&distinct, max_bins),
         }
     }
 
@@ -138,33 +138,126 @@ fn count_below(edges: &[f64], value: f64) -> usize {
     base + usize::from(len == 1 && edges[base] < value)
 }
 
-/// Upper bin edges over sorted distinct values with their counts: one bin
-/// per value when they fit, otherwise bins of about equal row counts,
-/// recomputing the target size as bins are closed so that a few heavy
-/// values (say a spike at zero) do not starve the rest. A value that alone
-/// fills a bin is kept apart from its lighter neighbours.
-fn greedy_upper_edges(distinct: &[(f64, usize)], max_bins: usize) -> Vec<f64> {
-    if distinct.len() <= max_bins {
-        return distinct
-            .windows(2)
-            .map(|w| edge_between(w[0].0, w[1].0))
-            .collect();
+/// Fewest sampled rows a bin closes with while there are fewer distinct
+/// values than bins (LightGBM's `min_data_in_bin`): a value seen once or
+/// twice does not get a threshold of its own.
+const MIN_ROWS_IN_BIN: usize = 3;
+
+/// Zero's bin spans `(-ZERO_SPAN, ZERO_SPAN]` (LightGBM's `kZeroThreshold`).
+const ZERO_SPAN: f64 = 1e-35;
+
+/// Upper bin edges over sorted distinct values with their counts, placed as
+/// LightGBM places them (`FindBinWithZeroAsOneBin`): zero gets a bin of its
+/// own, the negative and the positive values share the other bins in
+/// proportion to their rows, and each side is cut by [`greedy_upper_edges`].
+///
+/// Why LightGBM's rule, not plain equal-count bins: on generated churn data
+/// with LightGBM's settings (300 trees of 31 leaves, 255 bins) the earlier
+/// rule (equal counts, re-targeted after every bin, a heavy value isolated
+/// even when the bin before it held a single row) tested 0.0032 ROC-AUC
+/// below LightGBM on the same rows, and 0.0006 below when every column had
+/// at most 200 values (one bin per value in both): the gap was where the
+/// edges went, not the boosting.
+fn upper_edges(distinct: &[(f64, usize)], max_bins: usize) -> Vec<f64> {
+    let negative_end = distinct.partition_point(|&(v, _)| v <= -ZERO_SPAN);
+    let positive_start = distinct.partition_point(|&(v, _)| v <= ZERO_SPAN);
+    let rows = |part: &[(f64, usize)]| part.iter().map(|&(_, n)| n).sum::<usize>();
+    let negative_rows = rows(&distinct[..negative_end]);
+    let positive_rows = rows(&distinct[positive_start..]);
+    let mut edges = Vec::new();
+    if negative_end > 0 && max_bins > 1 {
+        let share = negative_rows as f64 / (negative_rows + positive_rows) as f64;
+        let negative_bins = ((share * (max_bins - 1) as f64) as usize).max(1);
+        edges = greedy_upper_edges(&distinct[..negative_end], negative_bins, negative_rows);
+        // The negatives' last bin ends where zero's begins.
+        edges.push(-ZERO_SPAN);
     }
-    let mut edges = Vec::with_capacity(max_bins - 1);
-    let mut rows_left: usize = distinct.iter().map(|&(_, n)| n).sum();
-    let mut bins_left = max_bins;
+    let positive_bins = max_bins.saturating_sub(1 + edges.len());
+    if positive_start < distinct.len() && positive_bins > 0 {
+        edges.push(ZERO_SPAN);
+        edges.extend(greedy_upper_edges(
+            &distinct[positive_start..],
+            positive_bins,
+            positive_rows,
+        ));
+    }
+    edges
+}
+
+/// LightGBM's `GreedyFindBin`: the inner upper edges (the last bin is open
+/// above) of at most `max_bins` bins over sorted distinct values with their
+/// counts (`rows` in all). With few distinct values, one bin per value that
+/// has [`MIN_ROWS_IN_BIN`] rows (rarer ones join the next). Otherwise bins
+/// of about equal row counts: a value holding a bin's worth of rows alone is
+/// "big" and gets a bin of its own, the target size is recomputed over the
+/// other values as bins close, and a bin closes early before a big value
+/// once it holds half a bin.
+fn greedy_upper_edges(distinct: &[(f64, usize)], max_bins: usize, rows: usize) -> Vec<f64> {
+    let n = distinct.len();
+    let mut edges: Vec<f64> = Vec::new();
+    let push = |edges: &mut Vec<f64>, low: f64, high: f64| {
+        let edge = edge_between(low, high);
+        if edges.last().is_none_or(|&last| last < edge) {
+            edges.push(edge);
+            true
+        } else {
+            false
+        }
+    };
+    if n <= max_bins {
+        let mut in_bin = 0;
+        for i in 0..n.saturating_sub(1) {
+            in_bin += distinct[i].1;
+            if in_bin >= MIN_ROWS_IN_BIN && push(&mut edges, distinct[i].0, distinct[i + 1].0) {
+                in_bin = 0;
+            }
+        }
+        return edges;
+    }
+    let max_bins = max_bins.min(rows / MIN_ROWS_IN_BIN).max(1);
+    if max_bins == 1 {
+        return edges;
+    }
+    let first_target = rows as f64 / max_bins as f64;
+    let big: Vec<bool> = distinct
+        .iter()
+        .map(|&(_, count)| count as f64 >= first_target)
+        .collect();
+    let big_values = big.iter().filter(|&&b| b).count();
+    let mut bins_left = max_bins.saturating_sub(big_values);
+    let mut rows_left: usize = distinct
+        .iter()
+        .zip(&big)
+        .filter(|(_, &b)| !b)
+        .map(|(&(_, count), _)| count)
+        .sum();
+    let target = |rows_left: usize, bins_left: usize| {
+        if bins_left == 0 {
+            f64::INFINITY
+        } else {
+            rows_left as f64 / bins_left as f64
+        }
+    };
+    let mut bin_target = target(rows_left, bins_left);
+    let mut bins = 1;
     let mut in_bin = 0usize;
-    for i in 0..distinct.len() - 1 {
+    for i in 0..n - 1 {
+        if !big[i] {
+            rows_left -= distinct[i].1;
+        }
         in_bin += distinct[i].1;
-        let target = rows_left as f64 / bins_left as f64;
-        let next_is_heavy = distinct[i + 1].1 as f64 >= target;
-        if in_bin as f64 >= target || next_is_heavy {
-            edges.push(edge_between(distinct[i].0, distinct[i + 1].0));
-            rows_left -= in_bin;
-            bins_left -= 1;
-            in_bin = 0;
-            if bins_left == 1 {
+        let full = in_bin as f64 >= bin_target;
+        let before_big = big[i + 1] && in_bin as f64 >= (bin_target * 0.5).max(1.0);
+        if big[i] || full || before_big {
+            push(&mut edges, distinct[i].0, distinct[i + 1].0);
+            bins += 1;
+            if bins >= max_bins {
                 break;
+            }
+            in_bin = 0;
+            if !big[i] {
+                bins_left = bins_left.saturating_sub(1);
+                bin_target = target(rows_left, bins_left);
             }
         }
     }
@@ -293,22 +386,58 @@ mod tests {
     }
 
     #[test]
-    fn few_distinct_values_get_one_bin_each() {
-        let distinct: Vec<(f64, usize)> = vec![(1.0, 5), (2.0, 1), (4.0, 7)];
-        assert_eq!(greedy_upper_edges(&distinct, 255), vec![1.5, 3.0]);
+    fn few_distinct_values_get_one_bin_each_unless_rare() {
+        let distinct: Vec<(f64, usize)> = vec![(1.0, 5), (2.0, 1), (4.0, 7), (5.0, 3)];
+        // 2.0, seen once, shares 4.0's bin; zero's (empty) bin comes first.
+        assert_eq!(upper_edges(&distinct, 255), vec![ZERO_SPAN, 1.5, 4.5]);
+    }
+
+    #[test]
+    fn zero_has_a_bin_of_its_own_between_the_signs() {
+        let mut distinct: Vec<(f64, usize)> = (1..=300).map(|i| (-f64::from(i), 1)).collect();
+        distinct.reverse();
+        distinct.push((0.0, 900));
+        distinct.extend((1..=900).map(|i| (f64::from(i), 1)));
+        let edges = upper_edges(&distinct, 64);
+        assert!(edges.len() < 64);
+        assert!(edges.windows(2).all(|w| w[0] < w[1]));
+        let mapper = BinMapper::Numeric {
+            upper_edges: edges.clone(),
+        };
+        let zero = mapper.bin(0.0);
+        assert_ne!(mapper.bin(-1.0), zero);
+        assert_ne!(mapper.bin(1.0), zero);
+        // The positives hold three times the negatives' rows and get about
+        // three times their bins.
+        let negative_bins = edges.iter().filter(|&&e| e < 0.0).count();
+        let positive_bins = edges.len() + 1 - negative_bins - 1;
+        assert!((14..=16).contains(&negative_bins), "{negative_bins}");
+        assert!((45..=48).contains(&positive_bins), "{positive_bins}");
     }
 
     #[test]
     fn many_values_respect_the_bin_cap_and_isolate_a_spike() {
         let mut distinct: Vec<(f64, usize)> = (0..1000).map(|i| (f64::from(i), 1)).collect();
         distinct[500].1 = 5000;
-        let edges = greedy_upper_edges(&distinct, 16);
+        let rows = distinct.iter().map(|&(_, n)| n).sum();
+        let edges = greedy_upper_edges(&distinct, 16, rows);
         assert!(edges.len() <= 15);
         assert!(edges.windows(2).all(|w| w[0] < w[1]));
         let mapper = BinMapper::Numeric { upper_edges: edges };
+        // The spike closes its bin: it shares it with less than half a
+        // bin's worth of the values before it (a bin holds about 67 of the
+        // 999 others), never with those after it.
         let spike = mapper.bin(500.0);
-        assert_ne!(mapper.bin(499.0), spike);
         assert_ne!(mapper.bin(501.0), spike);
+        let sharing = (0..1000)
+            .filter(|&v| v != 500 && mapper.bin(f64::from(v)) == spike)
+            .count();
+        assert!(sharing < 34, "{sharing}");
+        // The other 999 values share the other bins about equally.
+        let below = (0..500)
+            .map(|v| mapper.bin(f64::from(v)))
+            .collect::<std::collections::BTreeSet<_>>();
+        assert!(below.len() >= 6, "{below:?}");
     }
 
     #[test]

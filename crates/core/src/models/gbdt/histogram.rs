@@ -70,8 +70,9 @@ impl Histogram {
 
     /// Fills the histograms of the `used` columns from `rows` (all rows in
     /// order when `None`), whose gradients are given in the same order as
-    /// `rows` in `ordered`. Each column is summed by one task in row order,
-    /// so the sums are the same on any number of threads.
+    /// `rows` in `ordered`. The columns are summed [`COLUMNS_PER_PASS`] at a
+    /// time, each group by one task in row order, so the sums are the same
+    /// on any number of threads.
     pub(crate) fn build(
         &mut self,
         data: &BinnedData,
@@ -79,21 +80,25 @@ impl Histogram {
         rows: Option<&[u32]>,
         ordered: &[GradHess],
     ) {
-        let fill = |(feature, column): (usize, &mut ColumnHistogram)| {
-            if used[feature] {
-                accumulate(column, data.column(feature), rows, ordered);
-            }
+        let mut columns: Vec<(&[u8], &mut ColumnHistogram)> = self
+            .columns
+            .iter_mut()
+            .enumerate()
+            .filter(|(feature, _)| used[*feature])
+            .map(|(feature, histogram)| (data.column(feature), histogram))
+            .collect();
+        let cells = ordered.len() * columns.len();
+        let fill = |group: &mut [(&[u8], &mut ColumnHistogram)]| {
+            accumulate_group(group, rows, ordered);
         };
-        let cells = ordered.len() * used.iter().filter(|&&u| u).count();
         if cells >= PARALLEL_MIN_CELLS {
-            // One task per column: work stealing balances them.
-            self.columns
-                .par_iter_mut()
+            // One task per group: work stealing balances them.
+            columns
+                .par_chunks_mut(COLUMNS_PER_PASS)
                 .with_max_len(1)
-                .enumerate()
                 .for_each(fill);
         } else {
-            self.columns.iter_mut().enumerate().for_each(fill);
+            columns.chunks_mut(COLUMNS_PER_PASS).for_each(fill);
         }
     }
 
@@ -114,30 +119,83 @@ impl Histogram {
     }
 }
 
+/// Columns summed in one pass over a leaf's rows: the row index and its
+/// gradient are read once for all of them, and their gathers are
+/// independent, so the core overlaps the cache misses of a scattered leaf.
+/// (One column a pass read 12 bytes of index and gradient per row per
+/// column: a 1M-row fit took 37.9 s against 30.4 s now; eight columns a
+/// pass measured the same as four.)
+const COLUMNS_PER_PASS: usize = 4;
+
+#[inline(always)]
+fn add(histogram: &mut ColumnHistogram, code: u8, gh: &GradHess) {
+    let slot = &mut histogram[usize::from(code)];
+    slot.grad += f64::from(gh.grad);
+    slot.hess += f64::from(gh.hess);
+    slot.count += 1;
+}
+
+/// Sums a group of up to [`COLUMNS_PER_PASS`] columns (codes, histogram)
+/// over `rows`, each in row order.
+fn accumulate_group(
+    group: &mut [(&[u8], &mut ColumnHistogram)],
+    rows: Option<&[u32]>,
+    ordered: &[GradHess],
+) {
+    for (_, histogram) in group.iter_mut() {
+        **histogram = [BinStats::default(); BIN_SLOTS];
+    }
+    // A full group as an array: its length is known, so the inner loops
+    // over it unroll.
+    if let Ok(full) =
+        <&mut [(&[u8], &mut ColumnHistogram); COLUMNS_PER_PASS]>::try_from(&mut *group)
+    {
+        match rows {
+            None => {
+                for (i, gh) in ordered.iter().enumerate() {
+                    for (codes, histogram) in full.iter_mut() {
+                        add(histogram, codes[i], gh);
+                    }
+                }
+            }
+            Some(rows) => {
+                for (i, (&row, gh)) in rows.iter().zip(ordered).enumerate() {
+                    if let Some(&ahead) = rows.get(i + PREFETCH_DISTANCE) {
+                        for (codes, _) in full.iter() {
+                            prefetch(codes, ahead as usize);
+                        }
+                    }
+                    let row = row as usize;
+                    for (codes, histogram) in full.iter_mut() {
+                        add(histogram, codes[row], gh);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (codes, histogram) in group.iter_mut() {
+        accumulate(histogram, codes, rows, ordered);
+    }
+}
+
 fn accumulate(
     histogram: &mut ColumnHistogram,
     codes: &[u8],
     rows: Option<&[u32]>,
     ordered: &[GradHess],
 ) {
-    *histogram = [BinStats::default(); BIN_SLOTS];
-    let mut add = |code: u8, gh: &GradHess| {
-        let slot = &mut histogram[usize::from(code)];
-        slot.grad += f64::from(gh.grad);
-        slot.hess += f64::from(gh.hess);
-        slot.count += 1;
-    };
     match rows {
         None => codes
             .iter()
             .zip(ordered)
-            .for_each(|(&code, gh)| add(code, gh)),
+            .for_each(|(&code, gh)| add(histogram, code, gh)),
         Some(rows) => {
             for (i, (&row, gh)) in rows.iter().zip(ordered).enumerate() {
                 if let Some(&ahead) = rows.get(i + PREFETCH_DISTANCE) {
                     prefetch(codes, ahead as usize);
                 }
-                add(codes[row as usize], gh);
+                add(histogram, codes[row as usize], gh);
             }
         }
     }
