@@ -161,14 +161,22 @@ struct Best<T> {
     gain: f64,
     left: BinStats,
     choice: Option<T>,
+    /// The leaf's rows per unit of hessian, for counting a side's rows
+    /// ([`SplitSettings::side_allowed`]): the same for every offer.
+    rows_per_hess: f64,
 }
 
 impl<T> Best<T> {
-    fn new(min_gain: f64) -> Best<T> {
+    fn new(min_gain: f64, total: &BinStats) -> Best<T> {
         Best {
             gain: min_gain,
             left: BinStats::default(),
             choice: None,
+            rows_per_hess: if total.hess > 0.0 {
+                total.count as f64 / total.hess
+            } else {
+                0.0
+            },
         }
     }
 
@@ -184,13 +192,8 @@ impl<T> Best<T> {
         choice: impl FnOnce() -> T,
     ) {
         let right = *total - left;
-        let rows_per_hess = if total.hess > 0.0 {
-            total.count as f64 / total.hess
-        } else {
-            0.0
-        };
-        if !settings.side_allowed(&left, rows_per_hess)
-            || !settings.side_allowed(&right, rows_per_hess)
+        if !settings.side_allowed(&left, self.rows_per_hess)
+            || !settings.side_allowed(&right, self.rows_per_hess)
         {
             return;
         }
@@ -215,7 +218,7 @@ fn best_numeric(
     let missing = column[value_bins];
     let has_missing = missing.count > 0;
     let parent_score = leaf_score(total, settings.lambda_l2);
-    let mut best = Best::new(settings.min_gain);
+    let mut best = Best::new(settings.min_gain, total);
     let mut left = BinStats::default();
     for (bin, &stats) in column[..value_bins].iter().enumerate() {
         left += stats;
@@ -279,7 +282,7 @@ fn best_categorical(
     settings: &SplitSettings,
 ) -> Option<SplitCandidate> {
     let parent_score = leaf_score(total, settings.lambda_l2);
-    let mut best: Best<Vec<u8>> = Best::new(settings.min_gain);
+    let mut best: Best<Vec<u8>> = Best::new(settings.min_gain, total);
     if levels <= ONE_HOT_MAX_LEVELS {
         for (bin, &stats) in column[..levels].iter().enumerate() {
             best.offer(
