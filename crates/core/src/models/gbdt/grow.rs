@@ -142,9 +142,21 @@ impl<'a> TreeGrower<'a> {
             match bag {
                 Some(_) => {
                     self.gather(gradients, 0..self.rows.len());
-                    histogram.build(self.data, &used, Some(&self.rows), &self.ordered);
+                    histogram.build(
+                        self.data,
+                        &used,
+                        Some(&self.rows),
+                        &self.ordered,
+                        &mut self.spare_histograms,
+                    );
                 }
-                None => histogram.build(self.data, &used, None, gradients),
+                None => histogram.build(
+                    self.data,
+                    &used,
+                    None,
+                    gradients,
+                    &mut self.spare_histograms,
+                ),
             }
             open[0].best = best_split(
                 &histogram,
@@ -316,6 +328,7 @@ impl<'a> TreeGrower<'a> {
             used,
             Some(&self.rows[smaller.rows.clone()]),
             &self.ordered,
+            &mut self.spare_histograms,
         );
         larger_histogram.subtract(&smaller_histogram, used);
         smaller.histogram = Some(smaller_histogram);
