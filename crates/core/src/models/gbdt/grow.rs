@@ -397,8 +397,8 @@ impl<'a> TreeGrower<'a> {
 
 /// Stable partition of `rows` into those whose bin code is in `left_bins`
 /// and the rest; returns the number going left. Stability keeps each leaf's
-/// rows ascending, which keeps the histogram pass's reads of the byte
-/// columns moving forward through memory.
+/// rows ascending, which keeps the histogram pass's reads of the
+/// row-major codes moving forward through memory.
 fn partition(
     rows: &mut [u32],
     scratch: &mut [u32],
