@@ -281,10 +281,16 @@ fn print_uplift(m: &service::UpliftManifest) {
     );
     for p in &m.playbooks {
         match (&p.held_out, &p.skipped) {
-            (Some(q), _) => println!(
-                "  {:<22} treated {:>6}, control {:>5}; held out {} treated, {} control: Qini coefficient {:+.4}, AUUC {:.4} (random {:.4})",
-                p.playbook, p.treated, p.control, q.treated, q.control, q.qini_coefficient, q.auuc, q.auuc_random
-            ),
+            (Some(q), skipped) => {
+                println!(
+                    "  {:<22} treated {:>6}, control {:>5}; held out {} treated, {} control: Qini coefficient {:+.4} (90% interval {:+.4} to {:+.4}), AUUC {:.4} (random {:.4})",
+                    p.playbook, p.treated, p.control, q.treated, q.control, q.qini_coefficient,
+                    q.qini_interval[0], q.qini_interval[1], q.auuc, q.auuc_random
+                );
+                if let Some(why) = skipped {
+                    println!("  {:<22} no model: {why}", "");
+                }
+            }
             (None, why) => println!(
                 "  {:<22} treated {:>6}, control {:>5}: no model ({})",
                 p.playbook,

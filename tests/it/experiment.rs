@@ -360,16 +360,41 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
         }
     }
     let batch = stack(&past, &rows);
+    let input = UpliftInput {
+        batch,
+        playbooks,
+        arms,
+        churned,
+    };
+    // Every playbook's model, whether or not it showed skill on held-out
+    // outcomes (what targeting did before the skill gate), and the models
+    // the default keeps.
     let fit = fit_uplift(
-        &UpliftInput {
-            batch,
-            playbooks,
-            arms,
-            churned,
+        &input,
+        &UpliftConfig {
+            require_skill: false,
+            ..UpliftConfig::default()
         },
-        &UpliftConfig::default(),
     )
     .unwrap();
+    let kept = fit_uplift(&input, &UpliftConfig::default()).unwrap();
+    for p in &kept.playbooks {
+        eprintln!(
+            "default: {} {}",
+            p.playbook,
+            p.skipped.as_deref().unwrap_or("kept")
+        );
+        // The gate's rule, as the reports state it.
+        let skilled = p
+            .held_out
+            .as_ref()
+            .is_some_and(|q| q.qini_interval[0] > 0.0);
+        assert_eq!(
+            kept.model.playbooks.contains_key(&p.playbook),
+            skilled,
+            "{p:?}"
+        );
+    }
     let mut weighted_qini = (0.0, 0usize);
     for p in &fit.playbooks {
         match &p.held_out {
@@ -396,17 +421,21 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
     // The next quarter, on the same company and capacities: who each
     // targeting treats, and the churn that truly prevents.
     let next = period(&c, "2024-08-01");
-    let mut uplift = HashMap::new();
-    for (name, model) in &fit.model.playbooks {
-        for (id, u) in next
-            .batch
-            .ids
-            .iter()
-            .zip(model.uplift(&next.batch).unwrap())
-        {
-            uplift.insert((id.clone(), name.clone()), u);
+    let uplift_of = |model: &churnguard::interventions::UpliftModel| {
+        let mut uplift = HashMap::new();
+        for (name, model) in &model.playbooks {
+            for (id, u) in next
+                .batch
+                .ids
+                .iter()
+                .zip(model.uplift(&next.batch).unwrap())
+            {
+                uplift.insert((id.clone(), name.clone()), u);
+            }
         }
-    }
+        uplift
+    };
+    let uplift = uplift_of(&fit.model);
     let by_uplift = InterventionPolicy {
         targeting: Targeting::Uplift,
         ..InterventionPolicy::default()
@@ -429,6 +458,18 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
         next.start,
         &PlanContext {
             uplift,
+            ..Default::default()
+        },
+    );
+    let gated_records = run_plans(
+        PLAN_DAYS,
+        interventions::plan,
+        &by_uplift,
+        &next.customers,
+        &churned_on,
+        next.start,
+        &PlanContext {
+            uplift: uplift_of(&kept.model),
             ..Default::default()
         },
     );
@@ -462,6 +503,7 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
     );
     let risk = truly_prevented(&risk_records, &next, &effects);
     let by_model = truly_prevented(&uplift_records, &next, &effects);
+    let by_kept = truly_prevented(&gated_records, &next, &effects);
     eprintln!(
         "past: {} treatments played out ({} churns prevented, {} caused); uplift model held-out Qini \
          coefficient (treated-weighted mean over playbooks) {qini:.4}",
@@ -476,6 +518,14 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
         treated(&uplift_records),
         100.0 * (by_model / risk - 1.0)
     );
+    eprintln!(
+        "with the default skill gate ({} of {} playbook models kept): uplift treats {} and truly \
+         prevents {by_kept:.1} ({:+.0}%)",
+        kept.model.playbooks.len(),
+        fit.model.playbooks.len(),
+        treated(&gated_records),
+        100.0 * (by_kept / risk - 1.0)
+    );
     // What this world allows: ranking by the true uplift must beat risk ×
     // value by the issue's bar, or the bar cannot be met by any model and
     // the planner's uplift path would be what is broken.
@@ -488,6 +538,13 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
     // policy: treat customers and prevent churn on balance.
     assert!(qini.is_finite());
     assert!(treated(&uplift_records) > 0 && by_model > 0.0);
+    // Under the default gate, a playbook whose model showed no skill is
+    // targeted by risk × value: with no model kept, uplift targeting is
+    // risk × value exactly.
+    assert!(treated(&gated_records) > 0 && by_kept > 0.0);
+    if kept.model.playbooks.is_empty() {
+        assert!((by_kept - risk).abs() < 1e-9, "{by_kept} against {risk}");
+    }
 }
 
 /// The feature rows `rows` (period, row) of several periods, as one batch.

@@ -658,3 +658,131 @@ async fn a_bad_url_is_named() {
         Ok(_) => panic!("connected to port 1"),
     }
 }
+
+/// A SQLite store the build before migration 9 made: its `customer_scores`
+/// has a rowid, a primary-key index and an index by customer, and its rows
+/// keep every digit. Opening it migrates the table in place; every score,
+/// the customer's history across runs and the risk list read as before.
+#[tokio::test]
+async fn a_sqlite_store_from_before_migration_9_keeps_its_scores() {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let old: [&str; 8] = [
+        include_str!("../../crates/store/migrations/sqlite/0001_init.sql"),
+        include_str!("../../crates/store/migrations/sqlite/0002_kpi_weights.sql"),
+        include_str!("../../crates/store/migrations/sqlite/0003_decision_inputs.sql"),
+        include_str!("../../crates/store/migrations/sqlite/0004_idempotency.sql"),
+        include_str!("../../crates/store/migrations/sqlite/0005_web_sessions.sql"),
+        include_str!("../../crates/store/migrations/sqlite/0006_deliveries.sql"),
+        include_str!("../../crates/store/migrations/sqlite/0007_overrides.sql"),
+        include_str!("../../crates/store/migrations/sqlite/0008_shadow_scores.sql"),
+    ];
+    {
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE churnguard_migrations (version BIGINT PRIMARY KEY, \
+             description TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for (i, sql) in old.iter().enumerate() {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO churnguard_migrations VALUES (?, 'old', ?, 0)")
+                .bind(i as i64 + 1)
+                .bind({
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(sql.as_bytes()))
+                })
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        for (run, snapshot, created) in [("r1", "2024-06-01", 1), ("r2", "2024-07-01", 2)] {
+            sqlx::query(
+                "INSERT INTO scoring_runs (run_id, created_at, snapshot_date, model_id, \
+                 model_family, source, customers, summary) VALUES (?, ?, ?, 'm1', 'logistic', \
+                 'test', 3, '{\"horizon_days\":90}')",
+            )
+            .bind(run)
+            .bind(created)
+            .bind(snapshot)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            for (k, loss) in [(1, 30.0), (2, 10.0), (3, 20.0)] {
+                sqlx::query(
+                    "INSERT INTO customer_scores (run_id, customer_id, snapshot_date, \
+                     churn_probability, clv, expected_loss, health, band, trend, profile, \
+                     components, reasons) VALUES (?, ?, ?, 0.1, 1000.0, ?, 50.0, 'red', 'new', \
+                     'default', '[[81.93326928840303,0.4,32.77330771536121],[82.35669191391413,0.2,16.47133838278283],[75.0,0.15000000000000002,11.250000000000002],[null,0.15000000000000002,9.097959895689502],[100.0,0.1,10.0]]', \
+                     '[[\"plan\",\"basic\",0.2156395143417529]]')",
+                )
+                .bind(run)
+                .bind(format!("c{k}"))
+                .bind(snapshot)
+                .bind(loss)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+        }
+        conn.close().await.unwrap();
+    }
+    let store = Store::connect(&url).await.unwrap();
+    // The history: newest snapshot first, each run once, read back whole.
+    let history = store.customer_history("c1").await.unwrap();
+    let runs: Vec<&str> = history.iter().map(|s| s.run_id.as_str()).collect();
+    assert_eq!(runs, ["r2", "r1"]);
+    assert_eq!(history[0].components[0].score, Some(81.933_269_288_403_03));
+    assert_eq!(history[0].components[3].score, None);
+    assert_eq!(history[0].components[2].weight, 0.150_000_000_000_000_02);
+    assert_eq!(history[0].reasons[0].weight, 0.215_639_514_341_752_9);
+    // The risk list of one run, by expected loss, largest first.
+    let page = store
+        .risk_list(
+            "r1",
+            &RiskListFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.rows.iter().map(|s| s.customer_id.as_str()).collect();
+    assert_eq!((page.total, ids), (3, vec!["c1", "c3", "c2"]));
+    // A new run goes into the migrated table beside the old ones.
+    store
+        .save_run(
+            &run("r3", "2024-08-01", 1),
+            &[record("r3", 1, 5.0, "green", "am-1")],
+            &Default::default(),
+            &[],
+            "test",
+        )
+        .await
+        .unwrap();
+    let history = store.customer_history("c001").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(store.customer_history("c1").await.unwrap().len(), 2);
+    // The old table and its index by customer are gone.
+    let mut conn = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customer_scores' \
+         AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(indexes, ["customer_scores_risk"]);
+}

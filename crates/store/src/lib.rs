@@ -270,6 +270,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_shadow_scores.sql"),
         postgres: include_str!("../migrations/postgres/0008_shadow_scores.sql"),
     },
+    Migration {
+        version: 9,
+        description: "scores keyed by run in the table itself; no customer index",
+        sqlite: include_str!("../migrations/sqlite/0009_scores_keyed_by_run.sql"),
+        postgres: include_str!("../migrations/postgres/0009_scores_keyed_by_run.sql"),
+    },
 ];
 
 /// Fault injection for the crash tests: when `CHURNGUARD_FAILPOINT` names
@@ -635,10 +641,10 @@ impl Store {
                         .map_err(q("starting a transaction"))?;
                     tx.insert_run(run).await?;
                     if scores.len() > 10_000 {
-                        // A large run's rows go into three B-trees (the table
-                        // and two indexes) in an order that jumps around them:
-                        // with SQLite's default 2 MiB page cache most inserts
-                        // read pages back from the OS.
+                        // A large run's rows go into two B-trees (the table
+                        // and the risk index), the index in an order that
+                        // jumps around it: with SQLite's default 2 MiB page
+                        // cache most of its inserts read pages back.
                         sqlx::query("PRAGMA cache_size = -262144")
                             .execute(&mut *tx)
                             .await

@@ -14,6 +14,16 @@
 //! choice the models do not see is which owner's capacity a customer
 //! competed for. The held-out evaluation uses only the randomised arms, so
 //! the reported Qini coefficient needs no such assumption.
+//!
+//! **Which models are kept.** A playbook's model steers effort only if it
+//! showed skill where it could not have memorised: the lower end of its
+//! held-out Qini coefficient's 90% bootstrap interval must be above zero
+//! (`require_skill`). Measured on the generated company of the uplift
+//! experiment test, the models of a 10% control arm did not (Qini −0.010
+//! and +0.003, intervals around zero), and targeting by them prevented 13%
+//! less churn than risk × value; a playbook without a kept model is
+//! targeted by risk × value, so a model that showed no skill never steers
+//! the effort.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +84,13 @@ pub struct UpliftConfig {
     pub min_outcomes: usize,
     /// Seed of the hold-out split and the fits; defaults to `7`.
     pub seed: u64,
+    /// Keep a playbook's model only when the lower end of its held-out
+    /// Qini coefficient's 90% interval is above zero, i.e. when it ranks
+    /// the customers the playbook moves better than chance on randomised
+    /// customers it never saw; defaults to `true`. A playbook without a
+    /// model is targeted by risk × value under `targeting = "uplift"`, so
+    /// a model that cannot tell who responds never steers the effort.
+    pub require_skill: bool,
 }
 
 impl Default for UpliftConfig {
@@ -84,6 +101,7 @@ impl Default for UpliftConfig {
             holdout_share: 0.3,
             min_outcomes: 10,
             seed: 7,
+            require_skill: true,
         }
     }
 }
@@ -251,6 +269,21 @@ pub fn fit_uplift(input: &UpliftInput, config: &UpliftConfig) -> Result<UpliftFi
             .collect();
         let churned: Vec<bool> = held.iter().map(|&i| input.churned[i] == 1).collect();
         report.held_out = qini(&predicted, &arms, &churned);
+        if config.require_skill {
+            let lower = report.held_out.as_ref().map(|q| q.qini_interval[0]);
+            if !lower.is_some_and(|lo| lo > 0.0) {
+                let q = report.held_out.as_ref();
+                report.skipped = Some(format!(
+                    "no skill shown on held-out outcomes: Qini coefficient {:+.4} (90% interval \
+                     {:+.4} to {:+.4}) is not above zero, so this playbook is targeted by risk × value",
+                    q.map_or(f64::NAN, |q| q.qini_coefficient),
+                    q.map_or(f64::NAN, |q| q.qini_interval[0]),
+                    q.map_or(f64::NAN, |q| q.qini_interval[1]),
+                ));
+                reports.push(report);
+                continue;
+            }
+        }
         let mut all_c = control_all.clone();
         all_c.extend(&untreated);
         let whole = two_model(config, &train_input, &treated_all, &all_c, &mut learners)?;

@@ -173,7 +173,7 @@ fn train_blocking(
             .map(|p| format!("{}: {}", p.playbook, p.skipped.as_deref().unwrap_or("?")))
             .collect();
         return Err(ServiceError::BadRequest(format!(
-            "no playbook has enough settled outcomes for an uplift model yet ({})",
+            "no playbook has enough settled outcomes for an uplift model that shows skill on held-out outcomes yet ({})",
             why.join("; ")
         )));
     }

@@ -221,6 +221,13 @@ pub struct QiniReport {
     /// Area between the Qini curve and random targeting (positive: better
     /// than random).
     pub qini_coefficient: f64,
+    /// 90% bootstrap interval of the coefficient: the 5th and 95th
+    /// percentiles over [`QINI_RESAMPLES`] resamples of the customers,
+    /// drawn with replacement within each arm (so each resample keeps the
+    /// arms' sizes), with a fixed seed. Reports saved before it existed
+    /// read `[NaN, NaN]`: unknown.
+    #[serde(default = "unknown_interval")]
+    pub qini_interval: [f64; 2],
     /// Area under the uplift curve.
     pub auuc: f64,
     /// The AUUC of random targeting (half the overall uplift).
@@ -231,10 +238,60 @@ pub struct QiniReport {
     pub curve: Vec<QiniPoint>,
 }
 
-/// The Qini curve, coefficient and AUUC of ranking by `uplift` (higher
-/// first) on customers with known arms (`treated`) and outcomes
-/// (`churned`). `None` without both arms.
+/// Resamples behind [`QiniReport::qini_interval`].
+pub const QINI_RESAMPLES: usize = 200;
+
+fn unknown_interval() -> [f64; 2] {
+    [f64::NAN, f64::NAN]
+}
+
+/// The Qini curve, coefficient (with its bootstrap interval) and AUUC of
+/// ranking by `uplift` (higher first) on customers with known arms
+/// (`treated`) and outcomes (`churned`). `None` without both arms.
 pub fn qini(uplift: &[f64], treated: &[bool], churned: &[bool]) -> Option<QiniReport> {
+    let mut report = qini_point(uplift, treated, churned)?;
+    report.qini_interval = qini_interval(uplift, treated, churned);
+    Some(report)
+}
+
+/// The bootstrap interval of the Qini coefficient (see
+/// [`QiniReport::qini_interval`]). Why a bootstrap: the coefficient is an
+/// area under a ranking's curve, with no closed-form variance; resampling
+/// customers within each arm keeps the experiment's design.
+fn qini_interval(uplift: &[f64], treated: &[bool], churned: &[bool]) -> [f64; 2] {
+    use rand::{Rng, SeedableRng};
+    let arm_rows =
+        |arm: bool| -> Vec<usize> { (0..uplift.len()).filter(|&i| treated[i] == arm).collect() };
+    let (t_rows, c_rows) = (arm_rows(true), arm_rows(false));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x9141);
+    let mut coefficients = Vec::with_capacity(QINI_RESAMPLES);
+    let (mut u, mut t, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..QINI_RESAMPLES {
+        u.clear();
+        t.clear();
+        c.clear();
+        for rows in [&t_rows, &c_rows] {
+            for _ in 0..rows.len() {
+                let i = rows[rng.gen_range(0..rows.len())];
+                u.push(uplift[i]);
+                t.push(treated[i]);
+                c.push(churned[i]);
+            }
+        }
+        if let Some(r) = qini_point(&u, &t, &c) {
+            coefficients.push(r.qini_coefficient);
+        }
+    }
+    if coefficients.is_empty() {
+        return unknown_interval();
+    }
+    coefficients.sort_by(f64::total_cmp);
+    let at = |q: f64| coefficients[((coefficients.len() - 1) as f64 * q).round() as usize];
+    [at(0.05), at(0.95)]
+}
+
+/// [`qini`] without the interval.
+fn qini_point(uplift: &[f64], treated: &[bool], churned: &[bool]) -> Option<QiniReport> {
     let n = uplift.len();
     assert_eq!(n, treated.len(), "one arm per customer");
     assert_eq!(n, churned.len(), "one outcome per customer");
@@ -300,6 +357,7 @@ pub fn qini(uplift: &[f64], treated: &[bool], churned: &[bool]) -> Option<QiniRe
         treated: n_t_all,
         control: n_c_all,
         qini_coefficient: qini_area,
+        qini_interval: unknown_interval(),
         auuc,
         auuc_random: overall / 2.0,
         overall_uplift: overall,
@@ -346,6 +404,37 @@ mod tests {
         assert!((g.curve[9].saved - 50.0 / 200.0).abs() < 1e-12);
         assert!((g.curve[4].saved - 50.0 / 200.0).abs() < 1e-12);
         assert_eq!((g.treated, g.control), (200, 200));
+    }
+
+    #[test]
+    fn the_qini_interval_tells_skill_from_luck() {
+        let n = 400;
+        let (treated, churned) = world(n);
+        let good: Vec<f64> = (0..n).map(|i| if i < n / 2 { 1.0 } else { 0.0 }).collect();
+        let g = qini(&good, &treated, &churned).unwrap();
+        let [lo, hi] = g.qini_interval;
+        assert!(
+            0.0 < lo && lo < g.qini_coefficient && g.qini_coefficient < hi,
+            "{g:?}"
+        );
+        // A ranking that knows nothing (a hash of the id) scores near zero,
+        // and its interval says it could be either side of it.
+        let noise: Vec<f64> = (0..n)
+            .map(|i| crate::hash::stable_unit("qini-noise", &i.to_string()))
+            .collect();
+        let r = qini(&noise, &treated, &churned).unwrap();
+        let [lo, hi] = r.qini_interval;
+        assert!(lo < 0.0 && 0.0 < hi, "{r:?}");
+        // Ties everywhere: the coefficient is zero in every resample.
+        let f = qini(&vec![0.0; n], &treated, &churned).unwrap();
+        assert_eq!(f.qini_interval.map(f64::abs), [0.0, 0.0]);
+        // Seeded: the same interval every time.
+        assert_eq!(qini(&good, &treated, &churned).unwrap(), g);
+        // A report saved before the interval existed reads as unknown.
+        let mut old = serde_json::to_value(&g).unwrap();
+        old.as_object_mut().unwrap().remove("qini_interval");
+        let back: QiniReport = serde_json::from_value(old).unwrap();
+        assert!(back.qini_interval.iter().all(|v| v.is_nan()));
     }
 
     #[test]
