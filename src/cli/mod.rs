@@ -431,7 +431,9 @@ fn build_partitioned_features(
     for k in 0..m.partitions {
         let dir = data::partition::part_dir(&args.data, k);
         let tables = data::load_tables(&dir, load_options(args.as_of))?;
-        let table = features::build_features(&tables, &params)?;
+        // The company's data end, not the part's: a label is observed when its
+        // horizon is, company-wide.
+        let table = features::build_features_until(&tables, &params, m.data_end)?;
         let c = table.column("churned")?.i32()?;
         labelled += c.len() - c.null_count();
         churned += c.iter().flatten().map(i64::from).sum::<i64>();

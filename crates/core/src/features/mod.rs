@@ -220,18 +220,176 @@ pub fn latest_snapshot(tables: &Tables) -> Result<NaiveDate> {
         .ok_or_else(|| FeatureError::NoSnapshots("the tables hold no dates".into()))
 }
 
+/// Customers per chunk of a feature build. Every feature is one customer's,
+/// so the tables are split by customer and built a chunk at a time: the
+/// joins and group-bys then work on hash tables a chunk's size. Measured on
+/// 1M generated customers (release build, 2 cores): the whole build in one
+/// piece 18.8–20.2 s and 7.8 GB at its peak, in chunks of this size 9.9–10.1 s
+/// and 6.0 GB (chunks of 10k or 100k customers took longer).
+const CHUNK_CUSTOMERS: usize = 25_000;
+
 /// Builds the feature table: one row per customer active at each snapshot.
 pub fn build_features(tables: &Tables, params: &FeatureParams) -> Result<DataFrame> {
+    let data_end = tables
+        .data_end()
+        .ok_or_else(|| FeatureError::NoSnapshots("the tables hold no dates".into()))?;
+    build_features_until(tables, params, data_end)
+}
+
+/// [`build_features`] for part of a company whose data ends at `data_end`
+/// (a partition's own last event may be earlier than the company's, and a
+/// label is observed only when its whole horizon is, company-wide).
+pub fn build_features_until(
+    tables: &Tables,
+    params: &FeatureParams,
+    data_end: NaiveDate,
+) -> Result<DataFrame> {
+    build_in_chunks(tables, params, days_from_date(data_end), CHUNK_CUSTOMERS)
+}
+
+fn build_in_chunks(
+    tables: &Tables,
+    params: &FeatureParams,
+    data_end: i32,
+    chunk_customers: usize,
+) -> Result<DataFrame> {
     if params.horizon_days == 0 || params.horizon_days > 730 {
         return Err(FeatureError::BadHorizon(params.horizon_days));
     }
     if params.snapshots.is_empty() {
         return Err(FeatureError::NoSnapshots("give at least one".into()));
     }
-    let data_end = tables
-        .data_end()
-        .map(days_from_date)
-        .ok_or_else(|| FeatureError::NoSnapshots("the tables hold no dates".into()))?;
+    let mut days: Vec<i32> = Vec::with_capacity(params.snapshots.len());
+    for &snap in &params.snapshots {
+        let s = days_from_date(snap);
+        if s > data_end + 1 {
+            return Err(FeatureError::BadSnapshot {
+                date: snap,
+                reason: format!("after the end of the data ({})", date_from_days(data_end)),
+            });
+        }
+        days.push(s);
+    }
+    let chunk_customers = chunk_customers.max(1);
+    let built: Vec<DataFrame> = if tables.customers.height() <= chunk_customers {
+        vec![chunk_features(
+            tables,
+            &days,
+            params.horizon_days,
+            data_end,
+        )?]
+    } else {
+        split_by_customer(tables, chunk_customers)?
+            .iter()
+            .map(|chunk| chunk_features(chunk, &days, params.horizon_days, data_end))
+            .collect::<Result<_>>()?
+    };
+    let mut built = built.into_iter();
+    let mut all = built.next().expect("at least one chunk");
+    for chunk in built {
+        all.vstack_mut(&chunk)?;
+    }
+    // One chunk a column before sorting: gathering from 40 chunks per
+    // column took 5.8 s of a 1M-customer build, from one 0.2 s.
+    all.rechunk_mut_par();
+    Ok(all.sort(
+        ["snapshot_date", "customer_id"],
+        SortMultipleOptions::default(),
+    )?)
+}
+
+/// The tables split into about `chunks` chunks by customer: chunk `k` holds
+/// the customers whose ids fall in the `k`-th run of `chunk_customers`
+/// sorted ids, with their rows of every table (employees, who are not
+/// customers, are in every chunk; leads never converted in chunk 0). A table
+/// already in customer order (as exports usually are, and as `generate`
+/// writes them) is cut into slices without copying; any other is first put
+/// in chunk order by one stable sort, which keeps each customer's rows in
+/// their file order.
+fn split_by_customer(tables: &Tables, chunk_customers: usize) -> Result<Vec<Tables>> {
+    let mut ids: Vec<i64> = tables
+        .customers
+        .column("customer_id")?
+        .i64()?
+        .into_no_null_iter()
+        .collect();
+    ids.sort_unstable();
+    // bounds[k - 1] is the first id of chunk k.
+    let bounds: Vec<i64> = ids
+        .iter()
+        .skip(chunk_customers)
+        .step_by(chunk_customers)
+        .copied()
+        .collect();
+    let chunks = bounds.len() + 1;
+    let chunk_of = |id: Option<i64>| id.map_or(0, |id| bounds.partition_point(|&b| b <= id));
+    let split = |df: &DataFrame| -> Result<Vec<DataFrame>> {
+        let of_row: Vec<u32> = df
+            .column("customer_id")?
+            .i64()?
+            .iter()
+            .map(|id| chunk_of(id) as u32)
+            .collect();
+        let (df, of_row) = if of_row.is_sorted() {
+            (df.clone(), of_row)
+        } else {
+            let mut keyed = df.clone();
+            keyed.with_column(Column::new("__chunk".into(), of_row))?;
+            let mut sorted = keyed.sort(
+                ["__chunk"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )?;
+            let of_row = sorted
+                .drop_in_place("__chunk")?
+                .u32()?
+                .into_no_null_iter()
+                .collect();
+            (sorted, of_row)
+        };
+        let mut parts = Vec::with_capacity(chunks);
+        let mut start = 0;
+        for k in 0..chunks as u32 {
+            let end = start + of_row[start..].partition_point(|&c| c <= k);
+            parts.push(df.slice(start as i64, end - start));
+            start = end;
+        }
+        Ok(parts)
+    };
+    let mut customers = split(&tables.customers)?.into_iter();
+    let mut leads = split(&tables.leads)?.into_iter();
+    let mut subscriptions = split(&tables.subscriptions)?.into_iter();
+    let mut invoices = split(&tables.invoices)?.into_iter();
+    let mut payments = split(&tables.payments)?.into_iter();
+    let mut usage = split(&tables.usage)?.into_iter();
+    let mut tickets = split(&tables.tickets)?.into_iter();
+    let mut surveys = split(&tables.surveys)?.into_iter();
+    let mut churn_events = split(&tables.churn_events)?.into_iter();
+    let mut out = Vec::with_capacity(chunks);
+    for _ in 0..chunks {
+        out.push(Tables {
+            customers: customers.next().expect("one frame a chunk"),
+            employees: tables.employees.clone(),
+            leads: leads.next().expect("one frame a chunk"),
+            subscriptions: subscriptions.next().expect("one frame a chunk"),
+            invoices: invoices.next().expect("one frame a chunk"),
+            payments: payments.next().expect("one frame a chunk"),
+            usage: usage.next().expect("one frame a chunk"),
+            tickets: tickets.next().expect("one frame a chunk"),
+            surveys: surveys.next().expect("one frame a chunk"),
+            churn_events: churn_events.next().expect("one frame a chunk"),
+        });
+    }
+    Ok(out)
+}
+
+/// The features of one chunk of customers (every snapshot), in the output's
+/// columns.
+fn chunk_features(
+    tables: &Tables,
+    days: &[i32],
+    horizon_days: u32,
+    data_end: i32,
+) -> Result<DataFrame> {
     // Sorted once for every snapshot: the per-snapshot filters keep the order
     // and the group-wise `first()`/`last()` rely on it (stable sorts keep the
     // file order of same-day changes).
@@ -246,37 +404,20 @@ pub fn build_features(tables: &Tables, params: &FeatureParams) -> Result<DataFra
         )?,
         ..tables.clone()
     };
-    let mut days: Vec<i32> = Vec::with_capacity(params.snapshots.len());
-    for &snap in &params.snapshots {
-        let s = days_from_date(snap);
-        if s > data_end + 1 {
-            return Err(FeatureError::BadSnapshot {
-                date: snap,
-                reason: format!("after the end of the data ({})", date_from_days(data_end)),
-            });
-        }
-        days.push(s);
-    }
-    let history = usage_history(tables, &days)?;
+    let history = usage_history(tables, days)?;
     let mut frames = Vec::with_capacity(days.len());
-    for &s in &days {
+    for &s in days {
         frames.push(snapshot_frame(
             tables,
             &history,
             s,
-            params.horizon_days as i32,
+            horizon_days as i32,
             data_end,
         ));
     }
     let all = concat(frames, UnionArgs::default())?;
     let names: Vec<Expr> = FEATURES.iter().map(|f| col(f.name)).collect();
-    Ok(all
-        .select(names)
-        .sort(
-            ["snapshot_date", "customer_id"],
-            SortMultipleOptions::default(),
-        )
-        .collect()?)
+    Ok(all.select(names).collect()?)
 }
 
 fn day(name: &str) -> Expr {
@@ -621,4 +762,54 @@ fn snapshot_frame(t: &Tables, history: &UsageHistory, s: i32, h: i32, data_end: 
         .log(lit(std::f64::consts::E))
         .alias("usage_trend"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic::{generate, GeneratorParams};
+
+    #[test]
+    fn a_build_in_chunks_equals_the_build_in_one_piece() {
+        let company = generate(&GeneratorParams {
+            n_customers: 600,
+            ..Default::default()
+        })
+        .unwrap();
+        let tables = &company.tables;
+        let params = FeatureParams {
+            snapshots: default_snapshots(tables, 90, 3).unwrap(),
+            horizon_days: 90,
+        };
+        let end = days_from_date(tables.data_end().unwrap());
+        let whole = build_in_chunks(tables, &params, end, usize::MAX).unwrap();
+        // 600 customers in chunks of 70: nine chunks, some customers' rows
+        // of every table in each.
+        let chunked = build_in_chunks(tables, &params, end, 70).unwrap();
+        assert!(whole.height() > 1000, "{}", whole.height());
+        assert!(whole.equals_missing(&chunked), "{whole}\n{chunked}");
+        // Tables out of customer order take the sorting path: usage by week,
+        // subscriptions and payments by date (stable, so a customer's
+        // same-day rows keep their order), customers reversed.
+        let by = |df: &DataFrame, column: &str| {
+            df.sort(
+                [column],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .unwrap()
+        };
+        let shuffled = Tables {
+            customers: tables.customers.reverse(),
+            usage: by(&tables.usage, "week_start"),
+            subscriptions: by(&tables.subscriptions, "effective_date"),
+            payments: by(&tables.payments, "attempt_date"),
+            ..tables.clone()
+        };
+        let from_shuffled = build_in_chunks(&shuffled, &params, end, 70).unwrap();
+        assert!(whole.equals_missing(&from_shuffled));
+        assert_eq!(
+            build_features(tables, &params).unwrap().height(),
+            whole.height()
+        );
+    }
 }
