@@ -440,35 +440,29 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
         targeting: Targeting::Uplift,
         ..InterventionPolicy::default()
     };
-    let risk_records = run_plans(
-        PLAN_DAYS,
-        interventions::plan,
-        &policy,
-        &next.customers,
-        &churned_on,
-        next.start,
-        &PlanContext::default(),
-    );
-    let uplift_records = run_plans(
-        PLAN_DAYS,
-        interventions::plan,
+    // Every targeting plays out over the same days, customers and churns.
+    let plans_for = |policy: &InterventionPolicy, context: PlanContext| {
+        run_plans(
+            PLAN_DAYS,
+            interventions::plan,
+            policy,
+            &next.customers,
+            &churned_on,
+            next.start,
+            &context,
+        )
+    };
+    let risk_records = plans_for(&policy, PlanContext::default());
+    let uplift_records = plans_for(
         &by_uplift,
-        &next.customers,
-        &churned_on,
-        next.start,
-        &PlanContext {
+        PlanContext {
             uplift,
             ..Default::default()
         },
     );
-    let gated_records = run_plans(
-        PLAN_DAYS,
-        interventions::plan,
+    let gated_records = plans_for(
         &by_uplift,
-        &next.customers,
-        &churned_on,
-        next.start,
-        &PlanContext {
+        PlanContext {
             uplift: uplift_of(&kept.model),
             ..Default::default()
         },
@@ -483,14 +477,9 @@ fn uplift_targeting_measured_against_risk_times_value_and_the_true_uplift() {
             );
         }
     }
-    let oracle_records = run_plans(
-        PLAN_DAYS,
-        interventions::plan,
+    let oracle_records = plans_for(
         &by_uplift,
-        &next.customers,
-        &churned_on,
-        next.start,
-        &PlanContext {
+        PlanContext {
             uplift: true_uplift,
             ..Default::default()
         },
